@@ -1,0 +1,63 @@
+//! The command line: `check`, `preview`, `schema`, `init`.
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "goalpost",
+    version,
+    about = "Marketing goals, paced and judged honestly, reported on a schedule"
+)]
+pub struct Cli {
+    /// The config file (default: config/goalpost.yaml).
+    #[arg(long, global = true, env = "GOALPOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Validate the config: every problem in one run, with file:line:column.
+    Check {
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
+    /// Compute a report from its sources and print it (nothing is sent).
+    Preview {
+        /// The report id, as in the config's `reports`.
+        report: String,
+        /// Compute as of this date (2026-10-15 = through the end of that day) or RFC 3339 time; default now.
+        #[arg(long)]
+        as_of: Option<String>,
+        /// An explicit period instead of the report's own: 2026-10, 2026-W43, 2026-Q3, 2026, 2026-10-15.
+        #[arg(long)]
+        period: Option<String>,
+        #[arg(long, value_enum, default_value_t = PreviewFormat::Text)]
+        format: PreviewFormat,
+    },
+    /// Print the JSON Schema of the config file (for editor completion).
+    Schema,
+    /// Write a commented starter config.
+    Init {
+        /// Where to write it.
+        #[arg(default_value = "goalpost.yaml")]
+        path: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckFormat {
+    Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PreviewFormat {
+    Text,
+    Json,
+}

@@ -1,0 +1,293 @@
+//! The keys each part of the config accepts, with their JSON Schema and a one-line doc.
+//!
+//! One table serves three uses: unknown-key errors with "did you mean", the JSON
+//! Schema printed by `goalpost schema`, and the config reference in the README.
+
+pub struct Key {
+    pub name: &'static str,
+    /// A JSON Schema fragment for the value.
+    pub schema: &'static str,
+    pub doc: &'static str,
+}
+
+const fn key(name: &'static str, schema: &'static str, doc: &'static str) -> Key {
+    Key { name, schema, doc }
+}
+
+const STR: &str = r#"{"type":"string"}"#;
+const STRS: &str = r#"{"type":"array","items":{"type":"string"}}"#;
+const NUM_OR_PCT: &str = r#"{"type":["number","string"]}"#;
+
+pub const TOP: &[Key] = &[
+    key(
+        "timezone",
+        STR,
+        "IANA zone the periods are computed in (default UTC), e.g. Europe/Berlin",
+    ),
+    key(
+        "locale",
+        r#"{"enum":["en","ar"]}"#,
+        "language of the reports (default en)",
+    ),
+    key("currency", STR, "ISO 4217 code for money KPIs (default USD)"),
+    key(
+        "week_start",
+        r#"{"enum":["monday","tuesday","wednesday","thursday","friday","saturday","sunday"]}"#,
+        "first day of a week (default monday)",
+    ),
+    key(
+        "sources",
+        r##"{"type":"object","additionalProperties":{"$ref":"#/$defs/source"}}"##,
+        "where data comes from, by id",
+    ),
+    key(
+        "metrics",
+        r##"{"type":"object","additionalProperties":{"$ref":"#/$defs/metric"}}"##,
+        "which source field feeds which metric, by metric name",
+    ),
+    key(
+        "kpis",
+        r##"{"type":"object","additionalProperties":{"$ref":"#/$defs/kpi"}}"##,
+        "custom KPIs (formulas over metrics), by id",
+    ),
+    key(
+        "goals",
+        r##"{"type":"object","additionalProperties":{"$ref":"#/$defs/goal"}}"##,
+        "goals, by id",
+    ),
+    key(
+        "funnels",
+        r##"{"type":"object","additionalProperties":{"$ref":"#/$defs/funnel"}}"##,
+        "funnels, by id",
+    ),
+    key(
+        "reports",
+        r##"{"type":"object","additionalProperties":{"$ref":"#/$defs/report"}}"##,
+        "reports, by id",
+    ),
+    key(
+        "channels",
+        r##"{"type":"object","additionalProperties":{"$ref":"#/$defs/channel"}}"##,
+        "delivery targets, by id",
+    ),
+];
+
+pub const SOURCE: &[Key] = &[
+    key("type", r#"{"enum":["csv","sql"]}"#, "csv or sql"),
+    key("dimensions", STRS, "columns that describe a row (channel, campaign)"),
+    key("path", STR, "csv: a file or a glob, relative to the config file"),
+    key("date_column", STR, "column holding the date (default date)"),
+    key("date_format", STR, "csv: chrono format of the dates (default %Y-%m-%d)"),
+    key("delimiter", STR, "csv: one character (default ,)"),
+    key("thousands_separator", STR, "csv: stripped from numbers, e.g. , or ."),
+    key("decimal_separator", STR, "csv: default ."),
+    key(
+        "url",
+        STR,
+        "sql: sqlite://file.db or postgres://… (use ${VAR} for passwords)",
+    ),
+    key(
+        "query",
+        STR,
+        "sql: a query returning the date column, dimensions and fields",
+    ),
+    key(
+        "setup",
+        STR,
+        "sql: a .sql file run first (builds the demo's SQLite table)",
+    ),
+];
+
+pub const METRIC: &[Key] = &[
+    key(
+        "from",
+        r#"{"type":["string","array"],"items":{"type":"string"}}"#,
+        "source.field, or a list of them to add up",
+    ),
+    key(
+        "aggregate",
+        r#"{"enum":["sum","mean","first","last","min","max"]}"#,
+        "how days combine (default sum)",
+    ),
+    key(
+        "weight",
+        STR,
+        "with aggregate: mean, the metric to weight by (same source)",
+    ),
+    key(
+        "unit",
+        r#"{"enum":["count","money","fraction","ratio","score","duration"]}"#,
+        "default: by name (spend and revenue are money), else count",
+    ),
+    key(
+        "scale",
+        r#"{"type":"number"}"#,
+        "multiplier applied when read (0.000001 for micros)",
+    ),
+];
+
+pub const KPI: &[Key] = &[
+    key(
+        "formula",
+        STR,
+        "arithmetic over metric and KPI names: (revenue - spend) / spend",
+    ),
+    key("name", STR, "display name"),
+    key(
+        "unit",
+        r#"{"enum":["count","money","fraction","ratio","score","duration"]}"#,
+        "what the number is",
+    ),
+    key(
+        "better",
+        r#"{"enum":["higher","lower"]}"#,
+        "which way is better (default higher)",
+    ),
+];
+
+pub const GOAL: &[Key] = &[
+    key("kpi", STR, "a built-in KPI, a custom KPI, or a metric"),
+    key(
+        "target",
+        r##"{"$ref":"#/$defs/target"}"##,
+        "exactly one of at_least, at_most, between, change, stay_above, stay_below",
+    ),
+    key("name", STR, "display name (default: the KPI's)"),
+    key(
+        "period",
+        r#"{"enum":["day","week","month","quarter","year"]}"#,
+        "the period the target is for (default month)",
+    ),
+    key("owner", STR, "who acts on it"),
+    key(
+        "priority",
+        r#"{"enum":["primary","secondary"]}"#,
+        "primary goals come first (default primary)",
+    ),
+    key(
+        "objective",
+        STR,
+        "groups goals (awareness, lead_generation…); more than 5 KPIs under one is warned about",
+    ),
+    key(
+        "tolerance",
+        NUM_OR_PCT,
+        "how far short still counts as at risk (default 10%)",
+    ),
+    key(
+        "judge_after",
+        STR,
+        "no verdict before this much of the period has passed: 21d, 3w, 48h",
+    ),
+    key(
+        "pacing",
+        r#"{"enum":["linear","last_year"]}"#,
+        "how running totals are projected (default linear)",
+    ),
+    key(
+        "filter",
+        r#"{"type":"object","additionalProperties":{"type":"string"}}"#,
+        "dimension: value, e.g. channel: Paid Search",
+    ),
+];
+
+pub const TARGET: &[Key] = &[
+    key("at_least", NUM_OR_PCT, "the KPI must reach this"),
+    key("at_most", NUM_OR_PCT, "the KPI must stay at or below this"),
+    key(
+        "between",
+        r#"{"type":"array","items":{"type":["number","string"]},"minItems":2,"maxItems":2}"#,
+        "[low, high]",
+    ),
+    key(
+        "change",
+        r#"{"type":["number","string"]}"#,
+        "+12% or -10% against a baseline",
+    ),
+    key(
+        "vs",
+        r#"{"enum":["previous_period","same_period_last_year"]}"#,
+        "the baseline of change (default previous_period)",
+    ),
+    key("stay_above", NUM_OR_PCT, "must hold on every day of the period"),
+    key("stay_below", NUM_OR_PCT, "must hold on every day of the period"),
+];
+
+pub const FUNNEL: &[Key] = &[
+    key("name", STR, "display name"),
+    key(
+        "stages",
+        r#"{"type":"array","items":{"type":["string","object"]}}"#,
+        "metric names in order, or {metric, label}",
+    ),
+    key("breakdown", STR, "a dimension to show the funnel per value of"),
+];
+
+pub const STAGE: &[Key] = &[
+    key("metric", STR, "the stage's metric"),
+    key("label", STR, "display name"),
+];
+
+pub const REPORT: &[Key] = &[
+    key("title", STR, "display title"),
+    key(
+        "period",
+        STR,
+        "previous_month, current_week, … (default previous_month)",
+    ),
+    key("goals", STRS, "goal ids, in order"),
+    key("funnels", STRS, "funnel ids"),
+    key(
+        "breakdowns",
+        r#"{"type":"array","items":{"type":"object"}}"#,
+        "{kpi, by, top}: best and worst rows by a dimension",
+    ),
+    key("channels", STRS, "channel ids to deliver to"),
+    key("schedule", STR, "cron expression (used by the daemon)"),
+    key("timezone", STR, "the schedule's zone (default the config's)"),
+];
+
+pub const BREAKDOWN: &[Key] = &[
+    key("kpi", STR, "the KPI to rank rows by"),
+    key("by", STR, "the dimension"),
+    key(
+        "top",
+        r#"{"type":"integer","minimum":1}"#,
+        "rows to show at each end (default 3)",
+    ),
+];
+
+pub const CHANNEL: &[Key] = &[
+    key(
+        "type",
+        r#"{"enum":["email","slack","webhook","outbox"]}"#,
+        "the kind of channel",
+    ),
+    key("to", STRS, "email: recipients"),
+    key("cc", STRS, "email: copy recipients"),
+    key("bcc", STRS, "email: blind copy recipients"),
+    key("from", STR, "email: sender"),
+    key("reply_to", STR, "email: reply address"),
+    key("subject", STR, "email: subject template"),
+    key(
+        "smtp",
+        STR,
+        "email: smtp://host:port (credentials from SMTP_USERNAME / SMTP_PASSWORD)",
+    ),
+    key(
+        "webhook_url_env",
+        STR,
+        "slack: the environment variable holding the webhook URL",
+    ),
+    key("url_env", STR, "webhook: the environment variable holding the URL"),
+    key(
+        "secret_env",
+        STR,
+        "webhook: the environment variable holding the HMAC secret",
+    ),
+    key("path", STR, "outbox: the folder (default outbox/)"),
+];
+
+pub fn names(keys: &[Key]) -> impl Iterator<Item = &'static str> + '_ {
+    keys.iter().map(|k| k.name)
+}

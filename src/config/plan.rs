@@ -1,0 +1,217 @@
+//! The validated, compiled config: what every later stage reads. It cannot hold a
+//! dangling reference; `reader.rs` only builds one when the file has no errors.
+
+use crate::kpi::{Kpi, Unit};
+use crate::period::{Grain, Relative};
+use chrono::Weekday;
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The config file, as given.
+    pub file: PathBuf,
+    pub timezone: Tz,
+    pub locale: String,
+    pub currency: String,
+    pub week_start: Weekday,
+    pub sources: IndexMap<String, SourceSpec>,
+    /// Metrics in a fixed order: formulas refer to them by index.
+    pub metrics: Vec<Metric>,
+    pub kpis: IndexMap<String, Kpi>,
+    pub goals: IndexMap<String, Goal>,
+    pub funnels: IndexMap<String, Funnel>,
+    pub reports: IndexMap<String, ReportSpec>,
+    pub channels: IndexMap<String, ChannelSpec>,
+}
+
+impl Plan {
+    pub fn metric_index(&self, name: &str) -> Option<usize> {
+        self.metrics.iter().position(|m| m.name == name)
+    }
+
+    pub fn metric_names(&self) -> Vec<String> {
+        self.metrics.iter().map(|m| m.name.clone()).collect()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SourceSpec {
+    pub id: String,
+    pub dimensions: Vec<String>,
+    pub kind: SourceKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum SourceKind {
+    Csv(CsvSpec),
+    Sql(SqlSpec),
+}
+
+impl SourceKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            SourceKind::Csv(_) => "csv",
+            SourceKind::Sql(_) => "sql",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CsvSpec {
+    /// A path or glob, resolved against the config file's folder.
+    pub path: PathBuf,
+    pub date_column: String,
+    /// chrono format; `%Y-%m-%d` takes a fast path.
+    pub date_format: String,
+    pub delimiter: u8,
+    pub thousands_separator: Option<char>,
+    pub decimal_separator: char,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqlSpec {
+    /// `sqlite://path` or `postgres://…`; may hold a password, so never printed.
+    pub url: String,
+    pub query: String,
+    pub date_column: String,
+    /// SQL run before the query (e.g. the demo's `crm.sql` to build its SQLite table).
+    pub setup: Option<PathBuf>,
+}
+
+/// How a metric's daily values combine over a period.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aggregate {
+    Sum,
+    /// Mean, weighted by another metric of the same source when given (position by impressions).
+    Mean {
+        weight: Option<String>,
+    },
+    /// The value on the first / last day with data (customers at start / end).
+    First,
+    Last,
+    Min,
+    Max,
+}
+
+impl Aggregate {
+    pub const NAMES: &'static [&'static str] = &["sum", "mean", "first", "last", "min", "max"];
+}
+
+#[derive(Debug, Clone)]
+pub struct Feed {
+    pub source: String,
+    pub field: String,
+    /// Multiplier applied at read time (e.g. 0.000001 for micros).
+    pub scale: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Metric {
+    pub name: String,
+    /// One or more source fields, added together (spend from Google Ads and Meta).
+    pub feeds: Vec<Feed>,
+    pub aggregate: Aggregate,
+    pub unit: Unit,
+}
+
+impl Metric {
+    pub fn is_additive(&self) -> bool {
+        self.aggregate == Aggregate::Sum && matches!(self.unit, Unit::Count | Unit::Money | Unit::Duration)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Baseline {
+    PreviousPeriod,
+    SamePeriodLastYear,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Target {
+    AtLeast(f64),
+    AtMost(f64),
+    Between(f64, f64),
+    /// A relative change (+0.12 = +12%) against a baseline period.
+    Change {
+        by: f64,
+        vs: Baseline,
+    },
+    StayAbove(f64),
+    StayBelow(f64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Priority {
+    Primary,
+    Secondary,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pacing {
+    /// actual ÷ elapsed fraction.
+    Linear,
+    /// actual ÷ the share of last year's same period done by the same day.
+    LastYear,
+}
+
+#[derive(Debug, Clone)]
+pub struct Goal {
+    pub id: String,
+    pub name: String,
+    pub kpi: String,
+    pub target: Target,
+    pub grain: Grain,
+    pub owner: Option<String>,
+    pub priority: Priority,
+    pub objective: Option<String>,
+    /// How far below target still counts as at risk rather than off track (0.1 = 10%).
+    pub tolerance: f64,
+    /// Minimum time into the period before a verdict is given.
+    pub judge_after: Option<chrono::Duration>,
+    pub pacing: Pacing,
+    /// Only rows whose dimension has this value (e.g. channel = Paid Search).
+    pub filter: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct FunnelStage {
+    pub label: String,
+    pub metric: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct Funnel {
+    pub id: String,
+    pub name: String,
+    pub stages: Vec<FunnelStage>,
+    pub breakdown: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Breakdown {
+    pub kpi: String,
+    pub by: String,
+    /// Best and worst rows to show.
+    pub top: usize,
+}
+
+#[derive(Debug, Clone)]
+pub struct ReportSpec {
+    pub id: String,
+    pub title: String,
+    pub period: Relative,
+    pub goals: Vec<String>,
+    pub funnels: Vec<String>,
+    pub breakdowns: Vec<Breakdown>,
+    pub channels: Vec<String>,
+    pub schedule: Option<String>,
+    pub timezone: Option<Tz>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ChannelSpec {
+    pub id: String,
+    pub kind: String,
+}

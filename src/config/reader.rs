@@ -1,0 +1,1325 @@
+//! Reads the node tree into a [`Plan`], collecting every problem on the way.
+//!
+//! Each section is read on its own and bad entries are skipped, so one mistake does
+//! not hide the next; cross-references (a goal's KPI, a metric's source, a report's
+//! goals) are checked once every section is read, with "did you mean" suggestions.
+
+use super::diagnostic::{did_you_mean, Diagnostics, Location};
+use super::keys::{self, Key};
+use super::plan::*;
+use super::yaml::{Node, Value};
+use crate::kpi::formula::{self, Formula, Parsed};
+use crate::kpi::{library, Better, Kpi, Unit};
+use crate::period::{Grain, Relative};
+use chrono::Weekday;
+use chrono_tz::Tz;
+use indexmap::IndexMap;
+use std::path::{Path, PathBuf};
+
+type Entries = [(String, Location, Node)];
+
+pub struct Reader<'d> {
+    pub diags: &'d mut Diagnostics,
+    /// The config file's folder: relative paths in the file are relative to it.
+    pub dir: PathBuf,
+}
+
+/// Raw metric before source checks.
+struct RawMetric {
+    name: String,
+    feeds: Vec<(Feed, Location)>,
+    aggregate: Aggregate,
+    weight_loc: Option<Location>,
+    unit: Unit,
+}
+
+struct RawKpi {
+    parsed: Parsed,
+    loc: Location,
+    name: Option<String>,
+    unit: Option<Unit>,
+    better: Better,
+}
+
+impl Reader<'_> {
+    pub fn read(&mut self, file: &Path, root: &Node) -> Option<Plan> {
+        let top = self.entries(root, "the config file", keys::TOP)?;
+        let get = |k: &str| top.iter().find(|(n, _, _)| n == k).map(|(_, _, v)| v);
+
+        let timezone = match get("timezone") {
+            Some(n) => match self.string(n, "timezone") {
+                Some(s) => match s.parse::<Tz>() {
+                    Ok(tz) => tz,
+                    Err(_) => {
+                        let sugg = did_you_mean(&s, chrono_tz::TZ_VARIANTS.iter().map(|t| t.name()));
+                        self.diags.error_with(
+                            &n.loc,
+                            format!("`{s}` is not an IANA time zone"),
+                            sugg.or(Some("e.g. Europe/Berlin, America/New_York, Asia/Riyadh".into())),
+                        );
+                        Tz::UTC
+                    }
+                },
+                None => Tz::UTC,
+            },
+            None => Tz::UTC,
+        };
+        let locale = get("locale")
+            .and_then(|n| self.one_of(n, "locale", &["en", "ar"]))
+            .unwrap_or_else(|| "en".into());
+        let currency = match get("currency").and_then(|n| self.string(n, "currency").map(|s| (s, n))) {
+            Some((s, n)) => {
+                if s.len() != 3 || !s.chars().all(|c| c.is_ascii_uppercase()) {
+                    self.diags.error(
+                        &n.loc,
+                        format!("`{s}` is not an ISO 4217 currency code (three capitals: USD, EUR, SAR)"),
+                    );
+                }
+                s
+            }
+            None => "USD".into(),
+        };
+        let week_start = match get("week_start") {
+            Some(n) => {
+                let days = [
+                    "monday",
+                    "tuesday",
+                    "wednesday",
+                    "thursday",
+                    "friday",
+                    "saturday",
+                    "sunday",
+                ];
+                match self.one_of(n, "week_start", &days) {
+                    Some(d) => d.parse::<Weekday>().unwrap_or(Weekday::Mon),
+                    None => Weekday::Mon,
+                }
+            }
+            None => Weekday::Mon,
+        };
+
+        let sources = get("sources").map(|n| self.sources(n)).unwrap_or_default();
+        let raw_metrics = get("metrics").map(|n| self.metrics(n)).unwrap_or_default();
+        let raw_kpis = get("kpis").map(|n| self.kpis(n)).unwrap_or_default();
+
+        // Metrics: check their sources and weights.
+        let mut metrics = Vec::new();
+        for m in &raw_metrics {
+            for (feed, loc) in &m.feeds {
+                if !sources.contains_key(&feed.source) {
+                    let sugg = did_you_mean(&feed.source, sources.keys().map(String::as_str));
+                    self.diags.error_with(
+                        loc,
+                        format!(
+                            "metric `{}` reads source `{}` which is not defined",
+                            m.name, feed.source
+                        ),
+                        sugg,
+                    );
+                }
+            }
+            if let (Aggregate::Mean { weight: Some(w) }, Some(loc)) = (&m.aggregate, &m.weight_loc) {
+                match raw_metrics.iter().find(|x| &x.name == w) {
+                    None => {
+                        let sugg = did_you_mean(w, raw_metrics.iter().map(|x| x.name.as_str()));
+                        self.diags.error_with(
+                            loc,
+                            format!("metric `{}` is weighted by `{w}`, which is not a metric", m.name),
+                            sugg,
+                        );
+                    }
+                    Some(wm) => {
+                        for (f, floc) in &m.feeds {
+                            if !wm.feeds.iter().any(|(wf, _)| wf.source == f.source) {
+                                self.diags.error(
+                                    floc,
+                                    format!(
+                                        "metric `{}` is weighted by `{w}`, but `{w}` has no field in source `{}`",
+                                        m.name, f.source
+                                    ),
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+            metrics.push(Metric {
+                name: m.name.clone(),
+                feeds: m.feeds.iter().map(|(f, _)| f.clone()).collect(),
+                aggregate: m.aggregate.clone(),
+                unit: m.unit,
+            });
+        }
+        for (id, s) in &sources {
+            if !metrics.iter().any(|m| m.feeds.iter().any(|f| &f.source == id)) {
+                let loc = top
+                    .iter()
+                    .find(|(n, _, _)| n == "sources")
+                    .and_then(|(_, _, v)| key_loc(v, id))
+                    .unwrap_or_default();
+                self.diags.warning(
+                    &loc,
+                    format!("source `{id}` ({}) feeds no metric, so it is never read", s.kind.name()),
+                );
+            }
+        }
+
+        let mut kpis = KpiCompiler {
+            metrics: &metrics,
+            raw: &raw_kpis,
+            done: IndexMap::new(),
+            stack: Vec::new(),
+        };
+        // Every custom KPI is compiled (so its errors show even if unused).
+        for (id, raw) in &raw_kpis {
+            if let Err(e) = kpis.compile(id) {
+                self.diags.error(&raw.loc, e);
+            }
+        }
+
+        let goals = get("goals")
+            .map(|n| self.goals(n, &mut kpis, &sources))
+            .unwrap_or_default();
+        let funnels = get("funnels")
+            .map(|n| self.funnels(n, &metrics, &sources))
+            .unwrap_or_default();
+        let channels = get("channels").map(|n| self.channels(n)).unwrap_or_default();
+        // Goals declared but broken are already reported; a report listing them is not a second error.
+        let declared_goals: Vec<String> = match get("goals").map(|n| &n.value) {
+            Some(Value::Map(e)) => e.iter().map(|(k, _, _)| k.clone()).collect(),
+            _ => Vec::new(),
+        };
+        let reports = get("reports")
+            .map(|n| self.reports(n, &goals, &declared_goals, &funnels, &channels, &mut kpis, &sources))
+            .unwrap_or_default();
+        if get("reports").is_none() {
+            self.diags
+                .warning(&root.loc, "there are no reports: nothing will be sent");
+        }
+
+        self.objective_warnings(get("goals"), &goals);
+
+        if self.diags.has_errors() {
+            return None;
+        }
+        let kpis = kpis
+            .done
+            .into_iter()
+            .filter_map(|(k, v)| v.ok().map(|v| (k, v)))
+            .collect();
+        Some(Plan {
+            file: file.to_path_buf(),
+            timezone,
+            locale,
+            currency,
+            week_start,
+            sources,
+            metrics,
+            kpis,
+            goals: goals.into_iter().map(|(k, (g, _))| (k, g)).collect(),
+            funnels,
+            reports,
+            channels,
+        })
+    }
+
+    // ---------- sections ----------
+
+    fn sources(&mut self, node: &Node) -> IndexMap<String, SourceSpec> {
+        let mut out = IndexMap::new();
+        let Some(entries) = self.map(node, "sources") else {
+            return out;
+        };
+        for (id, _, n) in entries {
+            let Some(fields) = self.entries(n, &format!("source `{id}`"), keys::SOURCE) else {
+                continue;
+            };
+            let get = |k: &str| field(fields, k);
+            let Some(kind_node) = get("type") else {
+                self.diags
+                    .error(&n.loc, format!("source `{id}` has no `type` (csv or sql)"));
+                continue;
+            };
+            let Some(kind) = self.one_of(kind_node, &format!("sources.{id}.type"), &["csv", "sql"]) else {
+                continue;
+            };
+            let dimensions = get("dimensions")
+                .map(|d| self.strings(d, "dimensions"))
+                .unwrap_or_default();
+            let date_column = get("date_column")
+                .and_then(|d| self.string(d, "date_column"))
+                .unwrap_or_else(|| "date".into());
+            let only = |this: &mut Self, allowed: &[&str]| {
+                for (k, kloc, _) in fields {
+                    let shared = ["type", "dimensions", "date_column"];
+                    if !shared.contains(&k.as_str()) && !allowed.contains(&k.as_str()) {
+                        this.diags
+                            .error(kloc, format!("`{k}` does not apply to a {kind} source"));
+                    }
+                }
+            };
+            let spec = match kind.as_str() {
+                "csv" => {
+                    only(
+                        self,
+                        &[
+                            "path",
+                            "date_format",
+                            "delimiter",
+                            "thousands_separator",
+                            "decimal_separator",
+                        ],
+                    );
+                    let Some(path) = self.required_string(fields, n, "path", &format!("source `{id}`")) else {
+                        continue;
+                    };
+                    let delimiter = match get("delimiter").and_then(|d| self.char(d, "delimiter")) {
+                        Some(c) if c.is_ascii() => c as u8,
+                        Some(_) => {
+                            self.diags.error(
+                                &get("delimiter").unwrap().loc,
+                                "the delimiter must be one ASCII character",
+                            );
+                            b','
+                        }
+                        None => b',',
+                    };
+                    SourceKind::Csv(CsvSpec {
+                        path: self.dir.join(path),
+                        date_column,
+                        date_format: get("date_format")
+                            .and_then(|d| self.string(d, "date_format"))
+                            .unwrap_or_else(|| "%Y-%m-%d".into()),
+                        delimiter,
+                        thousands_separator: get("thousands_separator")
+                            .and_then(|d| self.char(d, "thousands_separator")),
+                        decimal_separator: get("decimal_separator")
+                            .and_then(|d| self.char(d, "decimal_separator"))
+                            .unwrap_or('.'),
+                    })
+                }
+                _ => {
+                    only(self, &["url", "query", "setup"]);
+                    let url = self.required_string(fields, n, "url", &format!("source `{id}`"));
+                    let query = self.required_string(fields, n, "query", &format!("source `{id}`"));
+                    let (Some(url), Some(query)) = (url, query) else {
+                        continue;
+                    };
+                    let url = if let Some(rest) = url.strip_prefix("sqlite://") {
+                        // A relative SQLite path is relative to the config file, like CSV paths.
+                        let (path, params) = rest.split_once('?').map_or((rest, None), |(p, q)| (p, Some(q)));
+                        let p = if Path::new(path).is_absolute() || path == ":memory:" {
+                            PathBuf::from(path)
+                        } else {
+                            self.dir.join(path)
+                        };
+                        format!(
+                            "sqlite://{}{}",
+                            p.display(),
+                            params.map(|q| format!("?{q}")).unwrap_or_default()
+                        )
+                    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                        url
+                    } else {
+                        self.diags.error(
+                            &get("url").unwrap().loc,
+                            format!("source `{id}`: the url must start with sqlite:// or postgres://"),
+                        );
+                        continue;
+                    };
+                    SourceKind::Sql(SqlSpec {
+                        url,
+                        query,
+                        date_column,
+                        setup: get("setup")
+                            .and_then(|d| self.string(d, "setup"))
+                            .map(|p| self.dir.join(p)),
+                    })
+                }
+            };
+            out.insert(
+                id.clone(),
+                SourceSpec {
+                    id: id.clone(),
+                    dimensions,
+                    kind: spec,
+                },
+            );
+        }
+        out
+    }
+
+    fn metrics(&mut self, node: &Node) -> Vec<RawMetric> {
+        let mut out = Vec::new();
+        let Some(entries) = self.map(node, "metrics") else {
+            return out;
+        };
+        for (name, _, n) in entries {
+            let (defaults_unit, _) = library::metric_defaults(name);
+            let mut m = RawMetric {
+                name: name.clone(),
+                feeds: Vec::new(),
+                aggregate: Aggregate::Sum,
+                weight_loc: None,
+                unit: defaults_unit,
+            };
+            let from = match &n.value {
+                Value::Str(_) | Value::Seq(_) => Some(n),
+                Value::Map(_) => {
+                    let Some(fields) = self.entries(n, &format!("metric `{name}`"), keys::METRIC) else {
+                        continue;
+                    };
+                    if let Some(a) = field(fields, "aggregate") {
+                        let weight = field(fields, "weight");
+                        m.aggregate = match self.one_of(a, "aggregate", Aggregate::NAMES).as_deref() {
+                            Some("mean") => Aggregate::Mean {
+                                weight: weight.and_then(|w| self.string(w, "weight")),
+                            },
+                            Some("first") => Aggregate::First,
+                            Some("last") => Aggregate::Last,
+                            Some("min") => Aggregate::Min,
+                            Some("max") => Aggregate::Max,
+                            _ => Aggregate::Sum,
+                        };
+                        m.weight_loc = weight.map(|w| w.loc.clone());
+                        if let (Some(weight), false) = (weight, matches!(m.aggregate, Aggregate::Mean { .. })) {
+                            self.diags.error(
+                                &weight.loc,
+                                format!("metric `{name}`: `weight` only applies with `aggregate: mean`"),
+                            );
+                        }
+                    } else if let Some(w) = field(fields, "weight") {
+                        self.diags.error(
+                            &w.loc,
+                            format!("metric `{name}`: `weight` only applies with `aggregate: mean`"),
+                        );
+                    }
+                    if let Some(u) = field(fields, "unit") {
+                        if let Some(u) = self.one_of(u, "unit", Unit::NAMES) {
+                            m.unit = Unit::parse(&u).unwrap_or(Unit::Count);
+                        }
+                    }
+                    let scale = field(fields, "scale")
+                        .and_then(|s| self.number(s, "scale"))
+                        .unwrap_or(1.0);
+                    let from = field(fields, "from");
+                    if from.is_none() {
+                        self.diags
+                            .error(&n.loc, format!("metric `{name}` has no `from` (source.field)"));
+                    }
+                    if let Some(f) = from {
+                        for (feed, l) in self.feeds(f, name) {
+                            m.feeds.push((Feed { scale, ..feed }, l));
+                        }
+                    }
+                    None
+                }
+                _ => {
+                    self.diags.error(
+                        &n.loc,
+                        format!("metric `{name}` must be `source.field`, a list of them, or a mapping with `from`"),
+                    );
+                    continue;
+                }
+            };
+            if let Some(f) = from {
+                m.feeds = self.feeds(f, name);
+            }
+            if matches!(m.aggregate, Aggregate::Sum) && matches!(m.unit, Unit::Fraction | Unit::Score) {
+                self.diags.error_with(
+                    &n.loc,
+                    format!("metric `{name}` is a rate or a level and must not be summed over days"),
+                    Some(
+                        "add `aggregate: mean` with a `weight` (e.g. impressions), or feed its additive parts instead"
+                            .into(),
+                    ),
+                );
+            }
+            out.push(m);
+        }
+        out
+    }
+
+    fn feeds(&mut self, n: &Node, metric: &str) -> Vec<(Feed, Location)> {
+        let items: Vec<&Node> = match &n.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![n],
+        };
+        let mut out = Vec::new();
+        for item in items {
+            match item.as_str().and_then(|s| s.split_once('.')) {
+                Some((source, field)) if !source.is_empty() && !field.is_empty() => out.push((
+                    Feed {
+                        source: source.to_string(),
+                        field: field.to_string(),
+                        scale: 1.0,
+                    },
+                    item.loc.clone(),
+                )),
+                _ => self.diags.error(
+                    &item.loc,
+                    format!("metric `{metric}`: write its source as `source.field`, e.g. `web.sessions`"),
+                ),
+            }
+        }
+        out
+    }
+
+    fn kpis(&mut self, node: &Node) -> IndexMap<String, RawKpi> {
+        let mut out = IndexMap::new();
+        let Some(entries) = self.map(node, "kpis") else {
+            return out;
+        };
+        for (id, _, n) in entries {
+            let (text, fields) = match &n.value {
+                Value::Str(s) => (Some((s.clone(), n.loc.clone())), None),
+                _ => {
+                    let Some(fields) = self.entries(n, &format!("KPI `{id}`"), keys::KPI) else {
+                        continue;
+                    };
+                    let f =
+                        field(fields, "formula").and_then(|f| self.string(f, "formula").map(|s| (s, f.loc.clone())));
+                    if f.is_none() && field(fields, "formula").is_none() {
+                        self.diags.error(&n.loc, format!("KPI `{id}` has no `formula`"));
+                    }
+                    (f, Some(fields))
+                }
+            };
+            let Some((text, floc)) = text else { continue };
+            let parsed = match formula::parse(&text) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.diags.error(&floc, format!("KPI `{id}`: {e}"));
+                    continue;
+                }
+            };
+            let mut raw = RawKpi {
+                parsed,
+                loc: floc,
+                name: None,
+                unit: None,
+                better: Better::Higher,
+            };
+            if let Some(fields) = fields {
+                raw.name = field(fields, "name").and_then(|x| self.string(x, "name"));
+                raw.unit = field(fields, "unit")
+                    .and_then(|x| self.one_of(x, "unit", Unit::NAMES))
+                    .and_then(|u| Unit::parse(&u));
+                if let Some(b) = field(fields, "better").and_then(|x| self.one_of(x, "better", &["higher", "lower"])) {
+                    raw.better = if b == "lower" { Better::Lower } else { Better::Higher };
+                }
+            }
+            out.insert(id.clone(), raw);
+        }
+        out
+    }
+
+    fn goals(
+        &mut self,
+        node: &Node,
+        kpis: &mut KpiCompiler<'_>,
+        sources: &IndexMap<String, SourceSpec>,
+    ) -> IndexMap<String, (Goal, Location)> {
+        let mut out = IndexMap::new();
+        let Some(entries) = self.map(node, "goals") else {
+            return out;
+        };
+        for (id, id_loc, n) in entries {
+            let what = format!("goal `{id}`");
+            let Some(fields) = self.entries(n, &what, keys::GOAL) else {
+                continue;
+            };
+            let Some(kpi_id) = self.required_string(fields, n, "kpi", &what) else {
+                continue;
+            };
+            let kpi_loc = field(fields, "kpi").unwrap().loc.clone();
+            let kpi = match kpis.compile(&kpi_id) {
+                Ok(k) => Some(k),
+                Err(e) => {
+                    let msg = if kpis.exists(&kpi_id) {
+                        format!("{what}: {e}")
+                    } else {
+                        format!("{what} uses KPI `{kpi_id}` which is not defined (not a built-in KPI, not in `kpis`, not in `metrics`)")
+                    };
+                    let sugg = if kpis.exists(&kpi_id) {
+                        None
+                    } else {
+                        did_you_mean(&kpi_id, kpis.all_names().iter().map(String::as_str))
+                    };
+                    self.diags.error_with(&kpi_loc, msg, sugg);
+                    None
+                }
+            };
+            let Some(target_node) = field(fields, "target") else {
+                self.diags.error(&n.loc, format!("{what} has no `target`"));
+                continue;
+            };
+            let unit = kpi.as_ref().map(|k| k.unit);
+            let Some(target) = self.target(target_node, &what, unit) else {
+                continue;
+            };
+            let grain = match field(fields, "period") {
+                Some(p) => self
+                    .one_of(p, "period", Grain::NAMES)
+                    .and_then(|g| Grain::parse(&g))
+                    .unwrap_or(Grain::Month),
+                None => Grain::Month,
+            };
+            let priority =
+                match field(fields, "priority").and_then(|p| self.one_of(p, "priority", &["primary", "secondary"])) {
+                    Some(p) if p == "secondary" => Priority::Secondary,
+                    _ => Priority::Primary,
+                };
+            let tolerance = match field(fields, "tolerance") {
+                Some(t) => match self.percent(t, "tolerance") {
+                    Some(v) if (0.0..1.0).contains(&v) => v,
+                    Some(_) => {
+                        self.diags.error(&t.loc, "tolerance must be between 0% and 100%");
+                        0.1
+                    }
+                    None => 0.1,
+                },
+                None => 0.1,
+            };
+            let judge_after = field(fields, "judge_after").and_then(|j| {
+                let s = self.string(j, "judge_after")?;
+                match parse_duration(&s) {
+                    Some(d) => Some(d),
+                    None => {
+                        self.diags
+                            .error(&j.loc, format!("`{s}` is not a duration: write 21d, 3w or 48h"));
+                        None
+                    }
+                }
+            });
+            let pacing = match field(fields, "pacing").and_then(|p| self.one_of(p, "pacing", &["linear", "last_year"]))
+            {
+                Some(p) if p == "last_year" => Pacing::LastYear,
+                _ => Pacing::Linear,
+            };
+            let mut filter = Vec::new();
+            if let Some(f) = field(fields, "filter") {
+                if let Some(fe) = self.map(f, "filter") {
+                    for (dim, dloc, v) in fe {
+                        if let Some(val) = self.string(v, &format!("filter.{dim}")) {
+                            if let Some(k) = &kpi {
+                                self.check_dimension(
+                                    k,
+                                    kpis.metrics,
+                                    sources,
+                                    dim,
+                                    dloc,
+                                    &format!("{what} filters on"),
+                                );
+                            }
+                            filter.push((dim.clone(), val));
+                        }
+                    }
+                }
+            }
+            if let (Some(k), Target::StayAbove(_) | Target::StayBelow(_)) = (&kpi, &target) {
+                if !k.additive && k.unit != Unit::Score {
+                    self.diags.warning(
+                        &target_node.loc,
+                        format!(
+                            "{what}: `{}` is a ratio; days on which its base is zero have no value and are not judged",
+                            k.id
+                        ),
+                    );
+                }
+            }
+            let name = field(fields, "name")
+                .and_then(|x| self.string(x, "name"))
+                .or_else(|| kpi.as_ref().map(|k| k.name.clone()))
+                .unwrap_or_else(|| id.clone());
+            if kpi.is_none() {
+                continue;
+            }
+            let goal = Goal {
+                id: id.clone(),
+                name,
+                kpi: kpi_id,
+                target,
+                grain,
+                owner: field(fields, "owner").and_then(|x| self.string(x, "owner")),
+                priority,
+                objective: field(fields, "objective").and_then(|x| self.string(x, "objective")),
+                tolerance,
+                judge_after,
+                pacing,
+                filter,
+            };
+            out.insert(id.clone(), (goal, id_loc.clone()));
+        }
+        out
+    }
+
+    fn target(&mut self, n: &Node, what: &str, unit: Option<Unit>) -> Option<Target> {
+        let fields = self.entries(n, &format!("the target of {what}"), keys::TARGET)?;
+        let forms: Vec<&(String, Location, Node)> = fields.iter().filter(|(k, _, _)| k != "vs").collect();
+        if forms.len() != 1 {
+            self.diags.error(&n.loc, format!("the target of {what} needs exactly one of at_least, at_most, between, change, stay_above, stay_below"));
+            return None;
+        }
+        let (form, _, v) = forms[0];
+        let vs = field(fields, "vs");
+        if let (Some(vs), true) = (vs, form != "change") {
+            self.diags.error(&vs.loc, "`vs` only applies to a `change` target");
+        }
+        let value = |this: &mut Self, v: &Node| -> Option<f64> {
+            let x = this.percent(v, form)?;
+            if unit == Some(Unit::Fraction) && x > 1.0 && v.as_f64().is_some() {
+                this.diags.warning(
+                    &v.loc,
+                    format!(
+                        "{what}: the KPI is a rate, and {x} means {}%; write `{x}%` if you meant percent",
+                        x * 100.0
+                    ),
+                );
+            }
+            Some(x)
+        };
+        Some(match form.as_str() {
+            "at_least" => Target::AtLeast(value(self, v)?),
+            "at_most" => Target::AtMost(value(self, v)?),
+            "stay_above" => Target::StayAbove(value(self, v)?),
+            "stay_below" => Target::StayBelow(value(self, v)?),
+            "between" => {
+                let items = match &v.value {
+                    Value::Seq(items) if items.len() == 2 => items,
+                    _ => {
+                        self.diags.error(&v.loc, "`between` takes two values: [low, high]");
+                        return None;
+                    }
+                };
+                let (lo, hi) = (value(self, &items[0])?, value(self, &items[1])?);
+                if lo > hi {
+                    self.diags.error(
+                        &v.loc,
+                        format!("`between`: the low end {lo} is above the high end {hi}"),
+                    );
+                    return None;
+                }
+                Target::Between(lo, hi)
+            }
+            _ => {
+                let text = v.scalar_text().unwrap_or_default();
+                let by = if text.trim().ends_with('%') {
+                    self.percent(v, "change")?
+                } else {
+                    self.diags.error(
+                        &v.loc,
+                        format!("a change is a signed percentage, e.g. +12% or -10%, not `{text}`"),
+                    );
+                    return None;
+                };
+                let vs = match vs.and_then(|x| self.one_of(x, "vs", &["previous_period", "same_period_last_year"])) {
+                    Some(s) if s == "same_period_last_year" => Baseline::SamePeriodLastYear,
+                    _ => Baseline::PreviousPeriod,
+                };
+                Target::Change { by, vs }
+            }
+        })
+    }
+
+    fn funnels(
+        &mut self,
+        node: &Node,
+        metrics: &[Metric],
+        sources: &IndexMap<String, SourceSpec>,
+    ) -> IndexMap<String, Funnel> {
+        let mut out = IndexMap::new();
+        let Some(entries) = self.map(node, "funnels") else {
+            return out;
+        };
+        for (id, _, n) in entries {
+            let what = format!("funnel `{id}`");
+            let Some(fields) = self.entries(n, &what, keys::FUNNEL) else {
+                continue;
+            };
+            let Some(stages_node) = field(fields, "stages") else {
+                self.diags.error(&n.loc, format!("{what} has no `stages`"));
+                continue;
+            };
+            let Value::Seq(items) = &stages_node.value else {
+                self.diags
+                    .error(&stages_node.loc, format!("{what}: `stages` must be a list of metrics"));
+                continue;
+            };
+            let mut stages = Vec::new();
+            for item in items {
+                let (metric, label, loc) = match &item.value {
+                    Value::Str(s) => (s.clone(), None, item.loc.clone()),
+                    Value::Map(_) => {
+                        let Some(sf) = self.entries(item, "a funnel stage", keys::STAGE) else {
+                            continue;
+                        };
+                        let Some(m) = self.required_string(sf, item, "metric", "a funnel stage") else {
+                            continue;
+                        };
+                        (
+                            m,
+                            field(sf, "label").and_then(|l| self.string(l, "label")),
+                            item.loc.clone(),
+                        )
+                    }
+                    _ => {
+                        self.diags
+                            .error(&item.loc, "a funnel stage is a metric name or {metric, label}");
+                        continue;
+                    }
+                };
+                match metrics.iter().position(|m| m.name == metric) {
+                    Some(i) => stages.push(FunnelStage {
+                        label: label.unwrap_or_else(|| metric.clone()),
+                        metric: i,
+                    }),
+                    None => {
+                        let sugg = did_you_mean(&metric, metrics.iter().map(|m| m.name.as_str()));
+                        self.diags
+                            .error_with(&loc, format!("{what}: stage `{metric}` is not a metric"), sugg);
+                    }
+                }
+            }
+            if items.len() < 2 {
+                self.diags
+                    .error(&stages_node.loc, format!("{what} needs at least two stages"));
+            }
+            let breakdown = field(fields, "breakdown").and_then(|b| {
+                let dim = self.string(b, "breakdown")?;
+                for s in &stages {
+                    for f in &metrics[s.metric].feeds {
+                        if sources.get(&f.source).is_some_and(|src| !src.dimensions.contains(&dim)) {
+                            let sugg = sources.get(&f.source).and_then(|src| did_you_mean(&dim, src.dimensions.iter().map(String::as_str)));
+                            self.diags.error_with(&b.loc, format!("{what} is broken down by `{dim}`, but source `{}` (stage `{}`) has no such dimension", f.source, s.label), sugg);
+                            return None;
+                        }
+                    }
+                }
+                Some(dim)
+            });
+            out.insert(
+                id.clone(),
+                Funnel {
+                    id: id.clone(),
+                    name: field(fields, "name")
+                        .and_then(|x| self.string(x, "name"))
+                        .unwrap_or_else(|| id.clone()),
+                    stages,
+                    breakdown,
+                },
+            );
+        }
+        out
+    }
+
+    fn channels(&mut self, node: &Node) -> IndexMap<String, ChannelSpec> {
+        let mut out = IndexMap::new();
+        let Some(entries) = self.map(node, "channels") else {
+            return out;
+        };
+        for (id, _, n) in entries {
+            let Some(fields) = self.entries(n, &format!("channel `{id}`"), keys::CHANNEL) else {
+                continue;
+            };
+            let Some(t) = field(fields, "type") else {
+                self.diags.error(
+                    &n.loc,
+                    format!("channel `{id}` has no `type` (email, slack, webhook or outbox)"),
+                );
+                continue;
+            };
+            let Some(kind) = self.one_of(t, "type", &["email", "slack", "webhook", "outbox"]) else {
+                continue;
+            };
+            out.insert(id.clone(), ChannelSpec { id: id.clone(), kind });
+        }
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn reports(
+        &mut self,
+        node: &Node,
+        goals: &IndexMap<String, (Goal, Location)>,
+        declared_goals: &[String],
+        funnels: &IndexMap<String, Funnel>,
+        channels: &IndexMap<String, ChannelSpec>,
+        kpis: &mut KpiCompiler<'_>,
+        sources: &IndexMap<String, SourceSpec>,
+    ) -> IndexMap<String, ReportSpec> {
+        let mut out = IndexMap::new();
+        let Some(entries) = self.map(node, "reports") else {
+            return out;
+        };
+        for (id, _, n) in entries {
+            let what = format!("report `{id}`");
+            let Some(fields) = self.entries(n, &what, keys::REPORT) else {
+                continue;
+            };
+            let period = match field(fields, "period") {
+                Some(p) => match self.string(p, "period") {
+                    Some(s) => match Relative::parse(&s) {
+                        Some(r) => r,
+                        None => {
+                            let sugg = did_you_mean(&s, Relative::NAMES.iter().copied());
+                            self.diags.error_with(
+                                &p.loc,
+                                format!("{what}: `{s}` is not a period"),
+                                sugg.or(Some("e.g. previous_month, current_week".into())),
+                            );
+                            Relative::Previous(Grain::Month)
+                        }
+                    },
+                    None => Relative::Previous(Grain::Month),
+                },
+                None => Relative::Previous(Grain::Month),
+            };
+            let refs = |this: &mut Self,
+                        key: &str,
+                        known: &mut dyn Iterator<Item = &String>,
+                        broken: &[String]|
+             -> Vec<String> {
+                let known: Vec<&String> = known.collect();
+                let mut list = Vec::new();
+                if let Some(list_node) = field(fields, key) {
+                    let Value::Seq(items) = &list_node.value else {
+                        this.diags
+                            .error(&list_node.loc, format!("{what}: `{key}` must be a list"));
+                        return list;
+                    };
+                    for item in items {
+                        let Some(s) = this.string(item, key) else { continue };
+                        if known.contains(&&s) {
+                            list.push(s);
+                        } else if !broken.contains(&s) {
+                            let sugg = did_you_mean(&s, known.iter().map(|k| k.as_str()));
+                            let singular = key.trim_end_matches('s');
+                            this.diags.error_with(
+                                &item.loc,
+                                format!("{what} lists {singular} `{s}`, which is not defined"),
+                                sugg,
+                            );
+                        }
+                    }
+                }
+                list
+            };
+            let goal_ids = refs(self, "goals", &mut goals.keys(), declared_goals);
+            let funnel_ids = refs(self, "funnels", &mut funnels.keys(), &[]);
+            let channel_ids = refs(self, "channels", &mut channels.keys(), &[]);
+            let mut breakdowns = Vec::new();
+            if let Some(bn) = field(fields, "breakdowns") {
+                let items: &[Node] = match &bn.value {
+                    Value::Seq(items) => items,
+                    _ => {
+                        self.diags
+                            .error(&bn.loc, format!("{what}: `breakdowns` must be a list of {{kpi, by}}"));
+                        &[]
+                    }
+                };
+                for item in items {
+                    let Some(bf) = self.entries(item, "a breakdown", keys::BREAKDOWN) else {
+                        continue;
+                    };
+                    let kpi = self.required_string(bf, item, "kpi", "a breakdown");
+                    let by = self.required_string(bf, item, "by", "a breakdown");
+                    let top = match field(bf, "top").and_then(|t| self.number(t, "top")) {
+                        Some(t) if t >= 1.0 && t.fract() == 0.0 => t as usize,
+                        Some(_) => {
+                            self.diags.error(
+                                &field(bf, "top").unwrap().loc,
+                                "`top` is a whole number of rows, at least 1",
+                            );
+                            3
+                        }
+                        None => 3,
+                    };
+                    let (Some(kpi_id), Some(by)) = (kpi, by) else { continue };
+                    let kloc = field(bf, "kpi").unwrap().loc.clone();
+                    match kpis.compile(&kpi_id) {
+                        Ok(k) => {
+                            let bloc = field(bf, "by").unwrap().loc.clone();
+                            if self.check_dimension(&k, kpis.metrics, sources, &by, &bloc, "a breakdown is by") {
+                                breakdowns.push(Breakdown { kpi: kpi_id, by, top });
+                            }
+                        }
+                        Err(e) => {
+                            let exists = kpis.exists(&kpi_id);
+                            let msg = if exists {
+                                format!("a breakdown of {what}: {e}")
+                            } else {
+                                format!("a breakdown of {what} uses KPI `{kpi_id}` which is not defined")
+                            };
+                            let sugg = if exists {
+                                None
+                            } else {
+                                did_you_mean(&kpi_id, kpis.all_names().iter().map(String::as_str))
+                            };
+                            self.diags.error_with(&kloc, msg, sugg);
+                        }
+                    }
+                }
+            }
+            if goal_ids.is_empty() && funnel_ids.is_empty() && field(fields, "goals").is_none() {
+                self.diags.warning(&n.loc, format!("{what} has no goals"));
+            }
+            let timezone = field(fields, "timezone").and_then(|t| {
+                let s = self.string(t, "timezone")?;
+                s.parse::<Tz>()
+                    .map_err(|_| self.diags.error(&t.loc, format!("`{s}` is not an IANA time zone")))
+                    .ok()
+            });
+            out.insert(
+                id.clone(),
+                ReportSpec {
+                    id: id.clone(),
+                    title: field(fields, "title")
+                        .and_then(|t| self.string(t, "title"))
+                        .unwrap_or_else(|| id.clone()),
+                    period,
+                    goals: goal_ids,
+                    funnels: funnel_ids,
+                    breakdowns,
+                    channels: channel_ids,
+                    schedule: field(fields, "schedule").and_then(|s| self.string(s, "schedule")),
+                    timezone,
+                },
+            );
+        }
+        out
+    }
+
+    /// The seeds' advice: 4–5 KPIs per main objective, no more.
+    fn objective_warnings(&mut self, node: Option<&Node>, goals: &IndexMap<String, (Goal, Location)>) {
+        let mut by_objective: IndexMap<&str, (Vec<&str>, &Location)> = IndexMap::new();
+        for (g, loc) in goals.values() {
+            if let Some(o) = &g.objective {
+                let e = by_objective.entry(o.as_str()).or_insert((Vec::new(), loc));
+                if !e.0.contains(&g.kpi.as_str()) {
+                    e.0.push(&g.kpi);
+                }
+            }
+        }
+        let _ = node;
+        for (objective, (kpis, loc)) in by_objective {
+            if kpis.len() > 5 {
+                self.diags.warning(loc, format!("objective `{objective}` has {} KPIs ({}); pick 4–5 per objective and resist measuring everything", kpis.len(), kpis.join(", ")));
+            }
+        }
+    }
+
+    /// Every source feeding the KPI's metrics must have `dim`; reports an error at `loc` otherwise.
+    fn check_dimension(
+        &mut self,
+        kpi: &Kpi,
+        metrics: &[Metric],
+        sources: &IndexMap<String, SourceSpec>,
+        dim: &str,
+        loc: &Location,
+        what: &str,
+    ) -> bool {
+        let mut used = Vec::new();
+        kpi.formula.metrics(&mut used);
+        for m in used {
+            for f in &metrics[m].feeds {
+                if let Some(src) = sources.get(&f.source) {
+                    if !src.dimensions.iter().any(|d| d == dim) {
+                        let sugg = did_you_mean(dim, src.dimensions.iter().map(String::as_str));
+                        self.diags.error_with(
+                            loc,
+                            format!(
+                                "{what} `{dim}`, but source `{}` (metric `{}` of KPI `{}`) has no such dimension",
+                                f.source, metrics[m].name, kpi.id
+                            ),
+                            sugg,
+                        );
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    // ---------- scalar helpers ----------
+
+    fn map<'n>(&mut self, n: &'n Node, what: &str) -> Option<&'n Entries> {
+        match &n.value {
+            Value::Map(entries) => Some(entries),
+            Value::Null => Some(&[]),
+            _ => {
+                self.diags
+                    .error(&n.loc, format!("`{what}` must be a mapping, not {}", n.kind()));
+                None
+            }
+        }
+    }
+
+    /// A mapping whose keys must all be in `allowed`; unknown keys are reported with a suggestion.
+    fn entries<'n>(&mut self, n: &'n Node, what: &str, allowed: &[Key]) -> Option<&'n Entries> {
+        let Value::Map(entries) = &n.value else {
+            self.diags
+                .error(&n.loc, format!("{what} must be a mapping, not {}", n.kind()));
+            return None;
+        };
+        for (k, loc, _) in entries {
+            if !allowed.iter().any(|a| a.name == k) {
+                let sugg = did_you_mean(k, keys::names(allowed));
+                let sugg = sugg.or_else(|| {
+                    Some(format!(
+                        "expected one of: {}",
+                        keys::names(allowed).collect::<Vec<_>>().join(", ")
+                    ))
+                });
+                self.diags.error_with(loc, format!("unknown key `{k}` in {what}"), sugg);
+            }
+        }
+        Some(entries)
+    }
+
+    fn string(&mut self, n: &Node, key: &str) -> Option<String> {
+        match &n.value {
+            Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Int(_) | Value::Float(_) if key == "name" || key == "owner" || key == "title" => n.scalar_text(),
+            _ => {
+                self.diags
+                    .error(&n.loc, format!("`{key}` must be text, not {}", n.kind()));
+                None
+            }
+        }
+    }
+
+    fn required_string(&mut self, fields: &Entries, parent: &Node, key: &str, what: &str) -> Option<String> {
+        match field(fields, key) {
+            Some(n) => self.string(n, key),
+            None => {
+                self.diags.error(&parent.loc, format!("{what} has no `{key}`"));
+                None
+            }
+        }
+    }
+
+    fn strings(&mut self, n: &Node, key: &str) -> Vec<String> {
+        match &n.value {
+            Value::Seq(items) => items.iter().filter_map(|i| self.string(i, key)).collect(),
+            _ => {
+                self.diags.error(&n.loc, format!("`{key}` must be a list"));
+                Vec::new()
+            }
+        }
+    }
+
+    fn char(&mut self, n: &Node, key: &str) -> Option<char> {
+        let s = n.scalar_text()?;
+        let mut chars = s.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => Some(c),
+            _ => {
+                self.diags
+                    .error(&n.loc, format!("`{key}` must be one character, not `{s}`"));
+                None
+            }
+        }
+    }
+
+    fn one_of(&mut self, n: &Node, key: &str, allowed: &[&str]) -> Option<String> {
+        let s = self.string(n, key)?;
+        if allowed.contains(&s.as_str()) {
+            return Some(s);
+        }
+        let sugg = did_you_mean(&s, allowed.iter().copied())
+            .or_else(|| Some(format!("expected one of: {}", allowed.join(", "))));
+        self.diags
+            .error_with(&n.loc, format!("`{s}` is not a valid `{key}`"), sugg);
+        None
+    }
+
+    fn number(&mut self, n: &Node, key: &str) -> Option<f64> {
+        match n.as_f64() {
+            Some(x) => Some(x),
+            None => {
+                self.diags
+                    .error(&n.loc, format!("`{key}` must be a number, not {}", n.kind()));
+                None
+            }
+        }
+    }
+
+    /// A number, or a percentage written `12%` / `+2.5%` / `-10%` (returned as a fraction).
+    fn percent(&mut self, n: &Node, key: &str) -> Option<f64> {
+        if let Some(x) = n.as_f64() {
+            return Some(x);
+        }
+        let text = n.scalar_text().unwrap_or_default();
+        let t = text.trim();
+        let parsed = match t.strip_suffix('%') {
+            Some(p) => p.trim().trim_start_matches('+').parse::<f64>().ok().map(|v| v / 100.0),
+            None => t.trim_start_matches('+').replace('_', "").parse::<f64>().ok(),
+        };
+        match parsed {
+            Some(v) if v.is_finite() => Some(v),
+            _ => {
+                self.diags
+                    .error(&n.loc, format!("`{key}`: `{text}` is not a number or a percentage"));
+                None
+            }
+        }
+    }
+}
+
+fn field<'a>(fields: &'a Entries, key: &str) -> Option<&'a Node> {
+    fields.iter().find(|(k, _, _)| k == key).map(|(_, _, v)| v)
+}
+
+fn key_loc(n: &Node, key: &str) -> Option<Location> {
+    match &n.value {
+        Value::Map(entries) => entries.iter().find(|(k, _, _)| k == key).map(|(_, l, _)| l.clone()),
+        _ => None,
+    }
+}
+
+/// `21d`, `3w`, `48h`, `90m`.
+pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = num.parse().ok()?;
+    Some(match unit.trim() {
+        "m" | "min" => chrono::Duration::minutes(n),
+        "h" => chrono::Duration::hours(n),
+        "d" => chrono::Duration::days(n),
+        "w" => chrono::Duration::weeks(n),
+        _ => return None,
+    })
+}
+
+/// Compiles KPIs on demand: custom ones, metrics used as KPIs, and built-ins.
+pub struct KpiCompiler<'a> {
+    metrics: &'a [Metric],
+    raw: &'a IndexMap<String, RawKpi>,
+    done: IndexMap<String, Result<Kpi, String>>,
+    stack: Vec<String>,
+}
+
+impl KpiCompiler<'_> {
+    fn exists(&self, id: &str) -> bool {
+        self.raw.contains_key(id) || self.metrics.iter().any(|m| m.name == id) || library::find(id).is_some()
+    }
+
+    fn all_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.raw.keys().cloned().collect();
+        v.extend(self.metrics.iter().map(|m| m.name.clone()));
+        v.extend(library::BUILT_INS.iter().map(|b| b.id.to_string()));
+        v
+    }
+
+    fn compile(&mut self, id: &str) -> Result<Kpi, String> {
+        if let Some(r) = self.done.get(id) {
+            return r.clone();
+        }
+        if self.stack.iter().any(|s| s == id) {
+            return Err(format!(
+                "KPI `{id}` refers to itself through {}",
+                self.stack.join(" → ")
+            ));
+        }
+        self.stack.push(id.to_string());
+        let result = self.compile_uncached(id);
+        self.stack.pop();
+        self.done.insert(id.to_string(), result.clone());
+        result
+    }
+
+    fn compile_uncached(&mut self, id: &str) -> Result<Kpi, String> {
+        let metrics = self.metrics;
+        let additive = |i: usize| metrics[i].is_additive();
+        if let Some(raw) = self.raw.get(id) {
+            let parsed = raw.parsed.clone();
+            let f = parsed.compile(&mut |name| self.resolve(name, id))?;
+            return Ok(Kpi {
+                id: id.into(),
+                name: raw.name.clone().unwrap_or_else(|| id.to_string()),
+                additive: f.is_additive(&additive),
+                unit: raw.unit.unwrap_or(if f.is_additive(&additive) {
+                    Unit::Count
+                } else {
+                    Unit::Ratio
+                }),
+                better: raw.better,
+                text: String::new(),
+                formula: f,
+            });
+        }
+        if let Some(i) = metrics.iter().position(|m| m.name == id) {
+            let (_, better) = library::metric_defaults(id);
+            return Ok(Kpi {
+                id: id.into(),
+                name: humanise(id),
+                formula: Formula::Metric(i),
+                text: id.into(),
+                unit: metrics[i].unit,
+                better,
+                additive: metrics[i].is_additive(),
+            });
+        }
+        if let Some(b) = library::find(id) {
+            let parsed = formula::parse(b.formula).map_err(|e| format!("built-in KPI `{id}`: {e}"))?;
+            let mut missing = Vec::new();
+            for n in parsed.names() {
+                if !metrics.iter().any(|m| m.name == n) {
+                    missing.push(n);
+                }
+            }
+            if !missing.is_empty() {
+                let list = missing.iter().map(|m| format!("`{m}`")).collect::<Vec<_>>().join(", ");
+                return Err(format!(
+                    "KPI `{id}` ({}) needs metric{} {list}, which {} not in `metrics`",
+                    b.formula,
+                    if missing.len() > 1 { "s" } else { "" },
+                    if missing.len() > 1 { "are" } else { "is" }
+                ));
+            }
+            let f = parsed.compile(&mut |name| {
+                Ok(Formula::Metric(
+                    metrics.iter().position(|m| m.name == name).unwrap_or(0),
+                ))
+            })?;
+            return Ok(Kpi {
+                id: id.into(),
+                name: b.name.into(),
+                additive: f.is_additive(&additive),
+                formula: f,
+                text: b.formula.into(),
+                unit: b.unit,
+                better: b.better,
+            });
+        }
+        Err(format!("KPI `{id}` is not defined"))
+    }
+
+    fn resolve(&mut self, name: &str, within: &str) -> Result<Formula, String> {
+        if let Some(i) = self.metrics.iter().position(|m| m.name == name) {
+            return Ok(Formula::Metric(i));
+        }
+        if self.raw.contains_key(name) || library::find(name).is_some() {
+            return self.compile(name).map(|k| k.formula);
+        }
+        let mut names: Vec<String> = self.metrics.iter().map(|m| m.name.clone()).collect();
+        names.extend(self.raw.keys().cloned());
+        let sugg = did_you_mean(name, names.iter().map(String::as_str))
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        Err(format!(
+            "the formula of KPI `{within}` uses `{name}`, which is neither a metric nor a KPI{sugg}"
+        ))
+    }
+}
+
+fn humanise(id: &str) -> String {
+    let s = id.replace('_', " ");
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
+        None => s,
+    }
+}

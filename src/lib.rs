@@ -1,0 +1,17 @@
+//! Goalpost: fetch marketing data, compute KPIs against goals, and report whether
+//! the business is getting closer to them.
+//!
+//! The pipeline is plain functions over plain data: `config` turns the YAML file into a
+//! [`config::Plan`]; `source` fetches [`frame::Frame`]s; `kpi` aggregates metrics and
+//! evaluates formulas; `goal` judges each goal; `report` assembles what a report says
+//! and renders it. Only `source` touches the outside world in this part of the code.
+
+pub mod cli;
+pub mod config;
+pub mod frame;
+pub mod goal;
+pub mod kpi;
+pub mod period;
+pub mod report;
+pub mod run;
+pub mod source;

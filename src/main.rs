@@ -1,0 +1,193 @@
+//! The `goalpost` binary: parse the command line, call the library, map outcomes to exit codes.
+//!
+//! Exit codes: 0 ok; 1 the config or the command is wrong (nothing computed);
+//! 2 the report was computed but a source failed (its goals say "data unavailable").
+
+use clap::Parser;
+use goalpost::cli::{CheckFormat, Cli, Command, PreviewFormat};
+use goalpost::config::{self, diagnostic::Diagnostics, Plan};
+use goalpost::period::{AsOf, Period};
+use serde_json::json;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const STARTER: &str = include_str!("../config/starter.yaml");
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
+    match cli.command {
+        Command::Schema => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&config::schema::json_schema()).expect("schema serialises")
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Init { path, force } => init(&path, force),
+        Command::Check { format } => check(&path, format),
+        Command::Preview {
+            report,
+            as_of,
+            period,
+            format,
+        } => preview(&path, &report, as_of.as_deref(), period.as_deref(), format),
+    }
+}
+
+fn init(path: &std::path::Path, force: bool) -> ExitCode {
+    if path.exists() && !force {
+        eprintln!("error: {} already exists (use --force to overwrite)", path.display());
+        return ExitCode::from(1);
+    }
+    match std::fs::write(path, STARTER) {
+        Ok(()) => {
+            println!(
+                "wrote {}; edit it, then run `goalpost check --config {}`",
+                path.display(),
+                path.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: cannot write {}: {e}", path.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn print_diagnostics(d: &Diagnostics) {
+    for item in &d.items {
+        eprintln!("{item}");
+    }
+}
+
+fn check(path: &std::path::Path, format: CheckFormat) -> ExitCode {
+    let loaded = config::load(path);
+    let d = &loaded.diagnostics;
+    match format {
+        CheckFormat::Json => {
+            let out = json!({
+                "ok": !d.has_errors(),
+                "file": path.display().to_string(),
+                "errors": d.errors().collect::<Vec<_>>(),
+                "warnings": d.warnings().collect::<Vec<_>>(),
+                "plan": loaded.plan.as_ref().map(plan_summary),
+            });
+            println!("{}", serde_json::to_string_pretty(&out).expect("serialises"));
+        }
+        CheckFormat::Text => {
+            print_diagnostics(d);
+            if let Some(plan) = &loaded.plan {
+                let warnings = d.warnings().count();
+                println!(
+                    "ok: {} — {} source(s), {} metric(s), {} goal(s), {} funnel(s), {} report(s), {} channel(s){}",
+                    path.display(),
+                    plan.sources.len(),
+                    plan.metrics.len(),
+                    plan.goals.len(),
+                    plan.funnels.len(),
+                    plan.reports.len(),
+                    plan.channels.len(),
+                    if warnings > 0 {
+                        format!("; {warnings} warning(s)")
+                    } else {
+                        String::new()
+                    }
+                );
+                for r in plan.reports.values() {
+                    println!("  report {}: {} goal(s), period {:?}", r.id, r.goals.len(), r.period);
+                }
+            } else {
+                eprintln!("{} error(s) in {}", d.errors().count(), path.display());
+            }
+        }
+    }
+    if d.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn plan_summary(plan: &Plan) -> serde_json::Value {
+    json!({
+        "timezone": plan.timezone.name(),
+        "locale": plan.locale,
+        "currency": plan.currency,
+        "sources": plan.sources.values().map(|s| json!({"id": s.id, "type": s.kind.name(), "dimensions": s.dimensions})).collect::<Vec<_>>(),
+        "metrics": plan.metrics.iter().map(|m| m.name.clone()).collect::<Vec<_>>(),
+        "goals": plan.goals.values().map(|g| json!({"id": g.id, "name": g.name, "kpi": g.kpi, "period": g.grain.name(), "owner": g.owner})).collect::<Vec<_>>(),
+        "funnels": plan.funnels.keys().collect::<Vec<_>>(),
+        "reports": plan.reports.values().map(|r| json!({
+            "id": r.id, "title": r.title, "goals": r.goals, "funnels": r.funnels,
+            "breakdowns": r.breakdowns.iter().map(|b| json!({"kpi": b.kpi, "by": b.by})).collect::<Vec<_>>(),
+            "channels": r.channels, "schedule": r.schedule,
+        })).collect::<Vec<_>>(),
+        "channels": plan.channels.values().map(|c| json!({"id": c.id, "type": c.kind})).collect::<Vec<_>>(),
+    })
+}
+
+fn preview(
+    path: &std::path::Path,
+    report: &str,
+    as_of: Option<&str>,
+    period: Option<&str>,
+    format: PreviewFormat,
+) -> ExitCode {
+    let loaded = config::load(path);
+    let Some(plan) = loaded.plan else {
+        print_diagnostics(&loaded.diagnostics);
+        eprintln!(
+            "error: {} has errors; run `goalpost check` for the list",
+            path.display()
+        );
+        return ExitCode::from(1);
+    };
+    let Some(spec) = plan.reports.get(report) else {
+        let sugg = config::diagnostic::did_you_mean(report, plan.reports.keys().map(String::as_str))
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
+        eprintln!(
+            "error: no report `{report}` in {}{sugg}; reports: {}",
+            path.display(),
+            plan.reports.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+        return ExitCode::from(1);
+    };
+    let as_of = match as_of.map(|s| AsOf::parse(s, plan.timezone)).transpose() {
+        Ok(a) => a.unwrap_or_else(|| AsOf::now(plan.timezone)),
+        Err(e) => {
+            eprintln!("error: --as-of: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let period = match period.map(|p| Period::parse_key(p, plan.week_start)).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --period: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let (model, failures) = runtime.block_on(goalpost::run::compute(&plan, spec, period, as_of));
+    match format {
+        PreviewFormat::Json => println!("{}", serde_json::to_string_pretty(&model).expect("serialises")),
+        PreviewFormat::Text => print!("{}", goalpost::report::text::render(&model)),
+    }
+    for f in &failures {
+        eprintln!("warning: {f}");
+    }
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}

@@ -1,0 +1,177 @@
+//! Sources: where data comes from. Each kind returns one [`Frame`] for a
+//! [`FetchRequest`] (the fields and dimensions the plan needs, and the dates).
+//!
+//! A failed source does not sink a report: `fetch_all` returns the frames it got and
+//! the failures, and the report marks the goals that depended on a failed source.
+
+pub mod csv;
+pub mod sql;
+
+use crate::config::plan::{Plan, SourceKind, SourceSpec};
+use crate::frame::Frame;
+use crate::kpi::aggregate::Dataset;
+use chrono::NaiveDate;
+use indexmap::IndexMap;
+use std::fmt;
+
+/// What to fetch from one source.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    pub fields: Vec<String>,
+    pub dimensions: Vec<String>,
+    /// Half-open date ranges; rows outside all of them are not returned.
+    pub ranges: Vec<(NaiveDate, NaiveDate)>,
+}
+
+/// Why a source failed, in words for the person who can fix it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceError {
+    pub source: String,
+    pub kind: SourceErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourceErrorKind {
+    /// The source is set up wrong (missing column, bad path): fix the config.
+    Config,
+    /// The data itself is bad (a cell that is not a number).
+    Data,
+    /// The source could not be reached or answered with an error.
+    Unavailable,
+}
+
+impl SourceError {
+    pub fn config(source: &str, message: impl Into<String>) -> SourceError {
+        SourceError {
+            source: source.into(),
+            kind: SourceErrorKind::Config,
+            message: message.into(),
+        }
+    }
+
+    pub fn data(source: &str, message: impl Into<String>) -> SourceError {
+        SourceError {
+            source: source.into(),
+            kind: SourceErrorKind::Data,
+            message: message.into(),
+        }
+    }
+
+    pub fn unavailable(source: &str, message: impl Into<String>) -> SourceError {
+        SourceError {
+            source: source.into(),
+            kind: SourceErrorKind::Unavailable,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for SourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "source `{}`: {}", self.source, self.message)
+    }
+}
+
+impl std::error::Error for SourceError {}
+
+/// Fetches one source.
+pub async fn fetch(id: &str, spec: &SourceSpec, req: &FetchRequest) -> Result<Frame, SourceError> {
+    match &spec.kind {
+        SourceKind::Csv(c) => {
+            let src = csv::CsvSource { id, spec: c };
+            // CSV parsing is CPU work on its own threads; run it off the async executor.
+            tokio::task::block_in_place(|| src.fetch(req))
+        }
+        SourceKind::Sql(s) => sql::fetch(id, s, req).await,
+    }
+}
+
+/// The request for each source that feeds one of `metrics` (indices into the plan's metrics).
+pub fn requests(plan: &Plan, metrics: &[usize], ranges: &[(NaiveDate, NaiveDate)]) -> IndexMap<String, FetchRequest> {
+    let mut out: IndexMap<String, FetchRequest> = IndexMap::new();
+    let ranges = merge_ranges(ranges);
+    for &m in metrics {
+        let metric = &plan.metrics[m];
+        let mut feeds: Vec<(String, String)> = metric
+            .feeds
+            .iter()
+            .map(|f| (f.source.clone(), f.field.clone()))
+            .collect();
+        // A weighted mean also needs its weight's field from the same source.
+        if let crate::config::plan::Aggregate::Mean { weight: Some(w) } = &metric.aggregate {
+            if let Some(wm) = plan.metrics.iter().find(|x| &x.name == w) {
+                feeds.extend(wm.feeds.iter().map(|f| (f.source.clone(), f.field.clone())));
+            }
+        }
+        for (source, field) in feeds {
+            let Some(spec) = plan.sources.get(&source) else {
+                continue;
+            };
+            let req = out.entry(source).or_insert_with(|| FetchRequest {
+                fields: Vec::new(),
+                dimensions: spec.dimensions.clone(),
+                ranges: ranges.clone(),
+            });
+            if !req.fields.contains(&field) {
+                req.fields.push(field);
+            }
+        }
+    }
+    out
+}
+
+/// Sorts and merges overlapping or touching ranges.
+pub fn merge_ranges(ranges: &[(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut v: Vec<(NaiveDate, NaiveDate)> = ranges.iter().copied().filter(|(a, b)| a < b).collect();
+    v.sort();
+    let mut out: Vec<(NaiveDate, NaiveDate)> = Vec::new();
+    for (a, b) in v {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Fetches every source in `requests` concurrently; returns the frames and the failures.
+pub async fn fetch_all(plan: &Plan, requests: &IndexMap<String, FetchRequest>) -> (Dataset, Vec<SourceError>) {
+    let futures = requests
+        .iter()
+        .map(|(id, req)| async move { (id.clone(), fetch(id, &plan.sources[id], req).await) });
+    let results = futures::future::join_all(futures).await;
+    let mut data = Dataset::default();
+    let mut failures = Vec::new();
+    for (id, r) in results {
+        match r {
+            Ok(frame) => {
+                data.frames.insert(id, frame);
+            }
+            Err(e) => failures.push(e),
+        }
+    }
+    (data, failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn ranges_merge_when_they_touch_or_overlap() {
+        let merged = merge_ranges(&[
+            (d("2026-10-01"), d("2026-11-01")),
+            (d("2025-10-01"), d("2025-11-01")),
+            (d("2026-09-01"), d("2026-10-01")),
+        ]);
+        assert_eq!(
+            merged,
+            vec![(d("2025-10-01"), d("2025-11-01")), (d("2026-09-01"), d("2026-11-01"))]
+        );
+    }
+}

@@ -1,0 +1,36 @@
+//! Shared test helpers: run the binary in a folder, write config files.
+
+use assert_cmd::Command;
+use std::path::{Path, PathBuf};
+
+/// The repository root (where `config/goalpost.yaml` lives).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// `goalpost` with its working directory set to `dir` and no inherited config variable.
+pub fn goalpost(dir: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("goalpost").expect("the goalpost binary is built");
+    cmd.current_dir(dir).env_remove("GOALPOST_CONFIG");
+    cmd
+}
+
+/// A temporary folder holding `goalpost.yaml` with `yaml`, plus any extra files.
+pub fn workspace(yaml: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::write(dir.path().join("goalpost.yaml"), yaml).unwrap();
+    for (name, text) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+    dir
+}
+
+pub fn stdout_of(out: &std::process::Output) -> String {
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+pub fn stderr_of(out: &std::process::Output) -> String {
+    String::from_utf8(out.stderr.clone()).unwrap()
+}
