@@ -99,7 +99,12 @@ fn check(path: &std::path::Path, format: CheckFormat) -> ExitCode {
                     }
                 );
                 for r in plan.reports.values() {
-                    println!("  report {}: {} goal(s), period {:?}", r.id, r.goals.len(), r.period);
+                    println!(
+                        "  report {}: {} goal(s), period {}",
+                        r.id,
+                        r.goals.len(),
+                        r.period.name()
+                    );
                 }
             } else {
                 eprintln!("{} error(s) in {}", d.errors().count(), path.display());
@@ -125,7 +130,7 @@ fn plan_summary(plan: &Plan) -> serde_json::Value {
         "reports": plan.reports.values().map(|r| json!({
             "id": r.id, "title": r.title, "goals": r.goals, "funnels": r.funnels,
             "breakdowns": r.breakdowns.iter().map(|b| json!({"kpi": b.kpi, "by": b.by})).collect::<Vec<_>>(),
-            "channels": r.channels, "schedule": r.schedule,
+            "channels": r.channels, "schedule": r.schedule, "period": r.period.name(),
         })).collect::<Vec<_>>(),
         "channels": plan.channels.values().map(|c| json!({"id": c.id, "type": c.kind})).collect::<Vec<_>>(),
     })

@@ -256,6 +256,13 @@ impl Relative {
         }
     }
 
+    pub fn name(self) -> String {
+        match self {
+            Relative::Current(g) => format!("current_{}", g.name()),
+            Relative::Previous(g) => format!("previous_{}", g.name()),
+        }
+    }
+
     pub fn grain(self) -> Grain {
         match self {
             Relative::Current(g) | Relative::Previous(g) => g,

@@ -99,6 +99,11 @@ impl Reader<'_> {
         };
 
         let sources = get("sources").map(|n| self.sources(n)).unwrap_or_default();
+        // Sources declared but broken are already reported; metrics reading them are not a second error.
+        let declared_sources: Vec<String> = match get("sources").map(|n| &n.value) {
+            Some(Value::Map(e)) => e.iter().map(|(k, _, _)| k.clone()).collect(),
+            _ => Vec::new(),
+        };
         let raw_metrics = get("metrics").map(|n| self.metrics(n)).unwrap_or_default();
         let raw_kpis = get("kpis").map(|n| self.kpis(n)).unwrap_or_default();
 
@@ -106,7 +111,7 @@ impl Reader<'_> {
         let mut metrics = Vec::new();
         for m in &raw_metrics {
             for (feed, loc) in &m.feeds {
-                if !sources.contains_key(&feed.source) {
+                if !sources.contains_key(&feed.source) && !declared_sources.contains(&feed.source) {
                     let sugg = did_you_mean(&feed.source, sources.keys().map(String::as_str));
                     self.diags.error_with(
                         loc,
@@ -318,7 +323,8 @@ impl Reader<'_> {
                             p.display(),
                             params.map(|q| format!("?{q}")).unwrap_or_default()
                         )
-                    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") || url.contains("${") {
+                        // (An unset ${VAR} is already reported.)
                         url
                     } else {
                         self.diags.error(
@@ -1081,6 +1087,10 @@ impl Reader<'_> {
     fn string(&mut self, n: &Node, key: &str) -> Option<String> {
         match &n.value {
             Value::Str(s) if !s.trim().is_empty() => Some(s.clone()),
+            Value::Str(_) => {
+                self.diags.error(&n.loc, format!("`{key}` is empty"));
+                None
+            }
             Value::Int(_) | Value::Float(_) if key == "name" || key == "owner" || key == "title" => n.scalar_text(),
             _ => {
                 self.diags

@@ -207,10 +207,14 @@ fn interpolate(
             };
             match env(name).or_else(|| default.map(str::to_string)) {
                 Some(v) => out.push_str(&v),
-                None => diags.error(
-                    loc,
-                    format!("`{path}` uses the environment variable `{name}`, which is not set"),
-                ),
+                None => {
+                    diags.error(
+                        loc,
+                        format!("`{path}` uses the environment variable `{name}`, which is not set"),
+                    );
+                    // Keep the text as written so later checks do not report a second, confusing error.
+                    out.push_str(&rest[i..i + 3 + close]);
+                }
             }
             rest = &inner[close + 1..];
         } else {

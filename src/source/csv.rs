@@ -171,6 +171,7 @@ impl CsvSource<'_> {
         let mut unquoted: Vec<u8> = Vec::new();
         let mut pos = 0;
         let mut number = String::new();
+        let mut last_date: (Vec<u8>, Option<Day>) = (Vec::new(), None);
         while pos < data.len() {
             let start = pos;
             let line_end = if quoted {
@@ -188,6 +189,30 @@ impl CsvSource<'_> {
                 column,
                 message,
             };
+            // Fast skip: most rows fall outside the requested dates, so find and parse the
+            // date cell alone first (rows that are skipped are not checked further).
+            if !quoted && iso {
+                let rec = trim_newline(record);
+                let mut begin = 0;
+                let mut delims = memchr::memchr_iter(self.spec.delimiter, rec);
+                for _ in 0..layout.date {
+                    begin = delims.next().map_or(rec.len(), |i| i + 1);
+                }
+                let end = delims.next().unwrap_or(rec.len());
+                let Some(raw) = rec.get(begin..end) else { continue };
+                // Daily files repeat each date on many rows in a row: reuse the last parse.
+                let day = if raw == last_date.0.as_slice() {
+                    last_date.1
+                } else {
+                    parse_iso_date(raw)
+                };
+                if let Some(day) = day {
+                    last_date = (raw.to_vec(), Some(day));
+                    if !ranges.iter().any(|&(a, b)| day >= a && day < b) {
+                        continue;
+                    }
+                }
+            }
             cells.clear();
             let row: &[u8] = if quoted {
                 unquoted.clear();

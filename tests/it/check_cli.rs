@@ -100,6 +100,11 @@ fn a_missing_environment_variable_names_the_key_and_a_set_one_is_used() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr_of(&out).contains("goalpost.yaml:4:10: error: `sources.crm.url` uses the environment variable `GOALPOST_TEST_PG_URL`, which is not set"), "{}", stderr_of(&out));
+    assert!(
+        stderr_of(&out).contains("\n1 error(s)"),
+        "one missing variable is one error: {}",
+        stderr_of(&out)
+    );
     let out = goalpost(ws.path())
         .args(["check", "--config", "goalpost.yaml"])
         .env("GOALPOST_TEST_PG_URL", "postgres://u:secret@localhost/db")
