@@ -162,3 +162,75 @@ fn a_failing_sql_query_is_reported_without_the_connection_url() {
     );
     assert_eq!(v["goals"][0]["status"], "no_data");
 }
+
+/// The URL of the Postgres that `scripts/test` starts (see `scripts/pg-start`).
+fn postgres_url() -> String {
+    std::env::var("GOALPOST_TEST_PG_URL")
+        .expect("GOALPOST_TEST_PG_URL is not set: run the suite with scripts/test, which starts a real PostgreSQL")
+}
+
+#[test]
+fn a_sql_source_reads_a_real_postgres_database_with_date_and_integer_columns() {
+    let setup = "DROP TABLE IF EXISTS goalpost_src_test;\n\
+                 CREATE TABLE goalpost_src_test(day DATE, channel TEXT, leads INTEGER, spend DOUBLE PRECISION, big BIGINT);\n\
+                 INSERT INTO goalpost_src_test VALUES ('2026-10-01','Paid',4,100.0,1),('2026-10-31','Email',6,300.5,2),('2026-11-01','Paid',50,1,3);\n";
+    let cfg = r#"sources:
+  pg:
+    type: sql
+    url: ${GOALPOST_TEST_PG_URL}
+    setup: setup.sql
+    query: SELECT day AS date, channel, leads, spend, big FROM goalpost_src_test
+    dimensions: [channel]
+metrics:
+  leads: pg.leads
+  spend: pg.spend
+  big: pg.big
+goals:
+  leads: { kpi: leads, target: { at_least: 10 } }
+  cpl: { kpi: cpl, target: { at_most: 100 } }
+  big: { kpi: big, target: { at_least: 1 } }
+reports:
+  r: { period: previous_month, goals: [leads, cpl, big] }
+"#;
+    let ws = workspace(cfg, &[("setup.sql", setup)]);
+    let out = goalpost(ws.path())
+        .args([
+            "preview",
+            "r",
+            "--as-of",
+            "2026-11-02",
+            "--format",
+            "json",
+            "--config",
+            "goalpost.yaml",
+        ])
+        .env("GOALPOST_TEST_PG_URL", postgres_url())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["goals"][0]["actual"], 10.0);
+    assert!((v["goals"][1]["actual"].as_f64().unwrap() - 400.5 / 10.0).abs() < 1e-9);
+    assert_eq!(v["goals"][2]["actual"], 3.0);
+}
+
+#[test]
+fn a_wrong_postgres_password_is_reported_without_the_password() {
+    let url = postgres_url()
+        .replace("goalpost@", "nobody:hunter2@")
+        .replace("127.0.0.1:", "127.0.0.1:1");
+    let cfg = "sources:\n  pg:\n    type: sql\n    url: ${PG}\n    query: SELECT 1\nmetrics:\n  leads: pg.leads\ngoals:\n  leads: { kpi: leads, target: { at_least: 10 } }\nreports:\n  r: { goals: [leads] }\n";
+    let ws = workspace(cfg, &[]);
+    let out = goalpost(ws.path())
+        .args(["preview", "r", "--format", "json", "--config", "goalpost.yaml"])
+        .env("PG", url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr_of(&out);
+    assert!(err.contains("source `pg`: cannot connect to Postgres"), "{err}");
+    assert!(
+        !err.contains("hunter2") && !stdout_of(&out).contains("hunter2"),
+        "{err}"
+    );
+}
