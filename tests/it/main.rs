@@ -1,6 +1,7 @@
 //! Integration tests, one binary: the CLI as a user runs it, on the demo and on bad input.
 
 mod check_cli;
+mod goal_rules;
 mod helpers;
 mod preview_cli;
 mod properties;
