@@ -84,5 +84,68 @@ fn bench_report(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_report);
+/// Rendering a 20-goal report in all four formats (HTML, text, Slack, webhook JSON),
+/// without charts and with them (PNG sparklines, inline styles).
+fn bench_render(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("campaigns.csv");
+    write_csv(&csv, 20_000);
+    let yaml =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bench-report.yaml")).unwrap();
+    let cfg = dir.path().join("bench.yaml");
+    std::fs::write(&cfg, yaml).unwrap();
+    let csv_path = csv.display().to_string();
+    let plan = config::load_with_env(&cfg, &move |name| {
+        (name == "GOALPOST_BENCH_CSV").then(|| csv_path.clone())
+    })
+    .plan
+    .expect("the bench config is valid");
+    let mut spec = plan.reports["monthly"].clone();
+    spec.breakdowns.clear();
+    spec.history = 6;
+    spec.max_goals = 20;
+    let as_of = AsOf::parse("2026-11-05", plan.timezone).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (model, _) = rt.block_on(goalpost::run::compute(&plan, &spec, None, as_of));
+    assert_eq!(model.goals.len(), 20);
+    let renderer = goalpost::report::render::Renderer::for_plan(&plan).unwrap();
+
+    let mut parts = c.benchmark_group("render_parts");
+    let view0 = renderer.view(&model, spec.max_goals);
+    parts.bench_function("view", |b| b.iter(|| renderer.view(&model, spec.max_goals)));
+    parts.bench_function("html", |b| b.iter(|| renderer.html(&view0, false).unwrap()));
+    parts.bench_function("text", |b| b.iter(|| renderer.text(&view0).unwrap()));
+    parts.bench_function("slack", |b| {
+        b.iter(|| serde_json::to_string(&goalpost::report::slack::message(&view0, &renderer.locale)).unwrap())
+    });
+    parts.bench_function("to_value", |b| b.iter(|| serde_json::to_value(&view0).unwrap()));
+    parts.bench_function("json", |b| b.iter(|| serde_json::to_string(&model).unwrap()));
+    parts.finish();
+    let mut group = c.benchmark_group("render_20_goals");
+    for charts in [false, true] {
+        group.bench_function(
+            if charts {
+                "four_formats_with_charts"
+            } else {
+                "four_formats_no_charts"
+            },
+            |b| {
+                b.iter(|| {
+                    let view = renderer.view(&model, spec.max_goals);
+                    let (html, text) = renderer.email(&view, charts).unwrap();
+                    let slack =
+                        serde_json::to_string(&goalpost::report::slack::message(&view, &renderer.locale)).unwrap();
+                    let json = serde_json::to_string(&model).unwrap();
+                    (html, text, slack, json)
+                })
+            },
+        );
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_report, bench_render);
 criterion_main!(benches);

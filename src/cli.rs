@@ -36,6 +36,12 @@ pub enum Command {
         period: Option<String>,
         #[arg(long, value_enum, default_value_t = PreviewFormat::Text)]
         format: PreviewFormat,
+        /// Write to this file instead of standard output (HTML: images go in a folder beside it).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Render in this language instead of the config's (en, ar).
+        #[arg(long)]
+        locale: Option<String>,
     },
     /// Print the JSON Schema of the config file (for editor completion).
     Schema,
@@ -58,6 +64,12 @@ pub enum CheckFormat {
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PreviewFormat {
+    /// Plain text, as in the email's text part.
     Text,
+    /// The report model (the webhook payload).
     Json,
+    /// The HTML email.
+    Html,
+    /// The Slack Block Kit payload.
+    Slack,
 }

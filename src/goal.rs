@@ -181,6 +181,17 @@ pub struct Verdict {
     pub judge_from: Option<NaiveDate>,
     /// Why a value is missing, or what the status rests on.
     pub note: Option<String>,
+    /// The KPI over the last periods, oldest first; the last is this period so far.
+    pub history: Vec<HistoryPoint>,
+    /// Whether the name was written in the config (reports translate KPI names otherwise).
+    #[serde(skip)]
+    pub named: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryPoint {
+    pub period: String,
+    pub value: Option<f64>,
 }
 
 /// The KPI's value over `[start, end)` with the goal's filter.
@@ -203,7 +214,8 @@ pub fn kpi_value(
 }
 
 /// Evaluates `goal` as of `as_of` (already capped at the report period's end).
-pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset) -> Verdict {
+/// `history` is how many periods (this one included) the sparkline covers; 0 for none.
+pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset, history: usize) -> Verdict {
     let tz = plan.timezone;
     let kpi = &plan.kpis[&goal.kpi];
     let period = Period::containing(goal.grain, as_of.date, plan.week_start);
@@ -313,6 +325,22 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset) -> Verdic
         }
     };
 
+    let mut history_points = Vec::with_capacity(history);
+    let mut p = period;
+    for i in 0..history {
+        let end = if i == 0 { to_date_end } else { p.end };
+        history_points.push(HistoryPoint {
+            period: p.key(),
+            value: if i == 0 {
+                actual.as_ref().ok().copied()
+            } else {
+                value(&p, end).ok()
+            },
+        });
+        p = p.previous();
+    }
+    history_points.reverse();
+
     let (target_value, target_high) = match &target {
         Ok(Resolved::Between(lo, hi)) => (Some(*lo), Some(*hi)),
         Ok(t) => (Some(t.value()), None),
@@ -350,6 +378,8 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset) -> Verdic
         },
         judge_from: if too_early { judge_from } else { None },
         note: if notes.is_empty() { None } else { Some(notes.join("; ")) },
+        history: history_points,
+        named: goal.named,
     }
 }
 

@@ -7,6 +7,8 @@ use clap::Parser;
 use goalpost::cli::{CheckFormat, Cli, Command, PreviewFormat};
 use goalpost::config::{self, diagnostic::Diagnostics, Plan};
 use goalpost::period::{AsOf, Period};
+use goalpost::report::render::{Html, Renderer};
+use goalpost::report::slack;
 use serde_json::json;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -34,7 +36,19 @@ fn main() -> ExitCode {
             as_of,
             period,
             format,
-        } => preview(&path, &report, as_of.as_deref(), period.as_deref(), format),
+            out,
+            locale,
+        } => preview(
+            &path,
+            &PreviewArgs {
+                report,
+                as_of,
+                period,
+                format,
+                out,
+                locale,
+            },
+        ),
     }
 }
 
@@ -136,15 +150,19 @@ fn plan_summary(plan: &Plan) -> serde_json::Value {
     })
 }
 
-fn preview(
-    path: &std::path::Path,
-    report: &str,
-    as_of: Option<&str>,
-    period: Option<&str>,
+struct PreviewArgs {
+    report: String,
+    as_of: Option<String>,
+    period: Option<String>,
     format: PreviewFormat,
-) -> ExitCode {
+    out: Option<PathBuf>,
+    locale: Option<String>,
+}
+
+fn preview(path: &std::path::Path, args: &PreviewArgs) -> ExitCode {
+    let (report, as_of, period) = (args.report.as_str(), args.as_of.as_deref(), args.period.as_deref());
     let loaded = config::load(path);
-    let Some(plan) = loaded.plan else {
+    let Some(mut plan) = loaded.plan else {
         print_diagnostics(&loaded.diagnostics);
         eprintln!(
             "error: {} has errors; run `goalpost check` for the list",
@@ -152,7 +170,7 @@ fn preview(
         );
         return ExitCode::from(1);
     };
-    let Some(spec) = plan.reports.get(report) else {
+    let Some(spec) = plan.reports.get(report).cloned() else {
         let sugg = config::diagnostic::did_you_mean(report, plan.reports.keys().map(String::as_str))
             .map(|s| format!(" ({s})"))
             .unwrap_or_default();
@@ -177,15 +195,63 @@ fn preview(
             return ExitCode::from(1);
         }
     };
+    if let Some(l) = &args.locale {
+        if !goalpost::report::locale::LANGUAGES.contains(&l.as_str()) {
+            eprintln!(
+                "error: --locale: `{l}` is not one of {}",
+                goalpost::report::locale::LANGUAGES.join(", ")
+            );
+            return ExitCode::from(1);
+        }
+        plan.locale = l.clone();
+    }
+    let renderer = match Renderer::for_plan(&plan) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    let (model, failures) = runtime.block_on(goalpost::run::compute(&plan, spec, period, as_of));
-    match format {
-        PreviewFormat::Json => println!("{}", serde_json::to_string_pretty(&model).expect("serialises")),
-        PreviewFormat::Text => print!("{}", goalpost::report::text::render(&model)),
+    let (model, failures) = runtime.block_on(goalpost::run::compute(&plan, &spec, period, as_of));
+    let view = renderer.view(&model, spec.max_goals);
+    let rendered = match args.format {
+        PreviewFormat::Json => Ok(serde_json::to_string_pretty(&model).expect("serialises") + "\n"),
+        PreviewFormat::Slack => {
+            Ok(serde_json::to_string_pretty(&slack::message(&view, &renderer.locale)).expect("serialises") + "\n")
+        }
+        PreviewFormat::Text => renderer.text(&view),
+        PreviewFormat::Html => renderer.html(&view, spec.charts).map(|h| match &args.out {
+            Some(out) => html_with_files(out, h),
+            None => {
+                if !h.images.is_empty() {
+                    eprintln!(
+                        "note: the HTML refers to its charts by cid:; use --out FILE.html to write them beside it"
+                    );
+                }
+                h.html
+            }
+        }),
+    };
+    let rendered = match rendered {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match &args.out {
+        Some(out) => {
+            if let Err(e) = std::fs::write(out, rendered) {
+                eprintln!("error: cannot write {}: {e}", out.display());
+                return ExitCode::from(1);
+            }
+        }
+        None => print!("{rendered}"),
     }
     for f in &failures {
         eprintln!("warning: {f}");
@@ -195,4 +261,27 @@ fn preview(
     } else {
         ExitCode::from(2)
     }
+}
+
+/// Writes the charts into `NAME-files/` beside `out` and points the HTML at them, so the
+/// file opens in a browser as the email would show.
+fn html_with_files(out: &std::path::Path, h: Html) -> String {
+    let stem = out
+        .file_stem()
+        .map_or("report".into(), |s| s.to_string_lossy().into_owned());
+    let folder = format!("{stem}-files");
+    let dir = out.parent().unwrap_or(std::path::Path::new(".")).join(&folder);
+    let mut html = h.html;
+    if !h.images.is_empty() {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            eprintln!("warning: cannot create {}: {e}", dir.display());
+        }
+    }
+    for img in &h.images {
+        if let Err(e) = std::fs::write(dir.join(&img.filename), &img.png.bytes) {
+            eprintln!("warning: cannot write {}: {e}", img.filename);
+        }
+        html = html.replace(&format!("cid:{}", img.cid), &format!("{folder}/{}", img.filename));
+    }
+    html
 }

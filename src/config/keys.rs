@@ -31,6 +31,16 @@ pub const TOP: &[Key] = &[
     ),
     key("currency", STR, "ISO 4217 code for money KPIs (default USD)"),
     key(
+        "digits",
+        r#"{"enum":["latn","arab"]}"#,
+        "latn (0-9, default) or arab (Arabic-Indic digits) in reports",
+    ),
+    key(
+        "templates",
+        STR,
+        "a folder of template overrides (report.html.hbs, report.txt.hbs, i18n/LOCALE.yaml)",
+    ),
+    key(
         "week_start",
         r#"{"enum":["monday","tuesday","wednesday","thursday","friday","saturday","sunday"]}"#,
         "first day of a week (default monday)",
@@ -244,6 +254,21 @@ pub const REPORT: &[Key] = &[
     ),
     key("channels", STRS, "channel ids to deliver to"),
     key("schedule", STR, "cron expression (used by the daemon)"),
+    key(
+        "max_goals",
+        r#"{"type":"integer","minimum":1}"#,
+        "goals shown before an 'n more goals' line (default 8)",
+    ),
+    key(
+        "history",
+        r#"{"type":"integer","minimum":0}"#,
+        "periods of history behind each goal's sparkline (default 6; 0 for none)",
+    ),
+    key(
+        "charts",
+        r#"{"type":"boolean"}"#,
+        "attach PNG charts to the HTML email (default true)",
+    ),
     key("timezone", STR, "the schedule's zone (default the config's)"),
 ];
 

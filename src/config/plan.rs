@@ -16,6 +16,10 @@ pub struct Plan {
     pub locale: String,
     pub currency: String,
     pub week_start: Weekday,
+    /// Arabic-Indic digits in reports (`digits: arab`).
+    pub arabic_digits: bool,
+    /// A folder of template overrides, resolved against the config file's folder.
+    pub templates: Option<PathBuf>,
     pub sources: IndexMap<String, SourceSpec>,
     /// Metrics in a fixed order: formulas refer to them by index.
     pub metrics: Vec<Metric>,
@@ -160,6 +164,8 @@ pub enum Pacing {
 pub struct Goal {
     pub id: String,
     pub name: String,
+    /// Whether `name` was written in the config (else it is the KPI's, translated in reports).
+    pub named: bool,
     pub kpi: String,
     pub target: Target,
     pub grain: Grain,
@@ -208,6 +214,9 @@ pub struct ReportSpec {
     pub channels: Vec<String>,
     pub schedule: Option<String>,
     pub timezone: Option<Tz>,
+    pub max_goals: usize,
+    pub history: usize,
+    pub charts: bool,
 }
 
 #[derive(Debug, Clone)]

@@ -98,6 +98,18 @@ impl Reader<'_> {
             None => Weekday::Mon,
         };
 
+        let arabic_digits = get("digits")
+            .and_then(|n| self.one_of(n, "digits", &["latn", "arab"]))
+            .is_some_and(|d| d == "arab");
+        let templates = get("templates")
+            .and_then(|n| self.string(n, "templates"))
+            .map(|t| self.dir.join(t));
+        if let (Some(t), Some(n)) = (&templates, get("templates")) {
+            if !t.is_dir() {
+                self.diags
+                    .error(&n.loc, format!("the templates folder {} does not exist", t.display()));
+            }
+        }
         let sources = get("sources").map(|n| self.sources(n)).unwrap_or_default();
         // Sources declared but broken are already reported; metrics reading them are not a second error.
         let declared_sources: Vec<String> = match get("sources").map(|n| &n.value) {
@@ -218,6 +230,8 @@ impl Reader<'_> {
             locale,
             currency,
             week_start,
+            arabic_digits,
+            templates,
             sources,
             metrics,
             kpis,
@@ -634,8 +648,9 @@ impl Reader<'_> {
                     );
                 }
             }
-            let name = field(fields, "name")
-                .and_then(|x| self.string(x, "name"))
+            let given_name = field(fields, "name").and_then(|x| self.string(x, "name"));
+            let named = given_name.is_some();
+            let name = given_name
                 .or_else(|| kpi.as_ref().map(|k| k.name.clone()))
                 .unwrap_or_else(|| id.clone());
             if kpi.is_none() {
@@ -644,6 +659,7 @@ impl Reader<'_> {
             let goal = Goal {
                 id: id.clone(),
                 name,
+                named,
                 kpi: kpi_id,
                 target,
                 grain,
@@ -970,6 +986,30 @@ impl Reader<'_> {
             if goal_ids.is_empty() && funnel_ids.is_empty() && field(fields, "goals").is_none() {
                 self.diags.warning(&n.loc, format!("{what} has no goals"));
             }
+            let whole = |this: &mut Self, key: &str, default: usize, min: usize| match field(fields, key) {
+                Some(n) => match this.number(n, key) {
+                    Some(v) if v.fract() == 0.0 && v >= min as f64 => v as usize,
+                    Some(_) => {
+                        this.diags
+                            .error(&n.loc, format!("`{key}` is a whole number, at least {min}"));
+                        default
+                    }
+                    None => default,
+                },
+                None => default,
+            };
+            let max_goals = whole(self, "max_goals", 8, 1);
+            let history = whole(self, "history", 6, 0);
+            let charts = match field(fields, "charts") {
+                Some(Node {
+                    value: Value::Bool(b), ..
+                }) => *b,
+                Some(n) => {
+                    self.diags.error(&n.loc, "`charts` is true or false");
+                    true
+                }
+                None => true,
+            };
             let timezone = field(fields, "timezone").and_then(|t| {
                 let s = self.string(t, "timezone")?;
                 s.parse::<Tz>()
@@ -990,6 +1030,9 @@ impl Reader<'_> {
                     channels: channel_ids,
                     schedule: field(fields, "schedule").and_then(|s| self.string(s, "schedule")),
                     timezone,
+                    max_goals,
+                    history,
+                    charts,
                 },
             );
         }

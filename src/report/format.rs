@@ -1,8 +1,6 @@
 //! Number formatting for people: grouping, money, percentages, durations.
 //! Rates are stored as fractions everywhere and turned into percentages only here.
 
-use crate::kpi::Unit;
-
 /// `1234567.891` → `1,234,568` (counts) with `decimals` places.
 pub fn grouped(v: f64, decimals: usize) -> String {
     let s = format!("{:.*}", decimals, v.abs());
@@ -22,25 +20,6 @@ pub fn grouped(v: f64, decimals: usize) -> String {
         out.insert(0, '-');
     }
     out
-}
-
-/// A KPI value in its unit; `—` when there is none.
-pub fn value(v: Option<f64>, unit: Unit, currency: &str) -> String {
-    let Some(v) = v else { return "—".into() };
-    match unit {
-        Unit::Count => grouped(
-            v,
-            if v.fract().abs() < 1e-9 || v.abs() >= 100.0 {
-                0
-            } else {
-                1
-            },
-        ),
-        Unit::Money => format!("{} {currency}", grouped(v, 2)),
-        Unit::Fraction => percent(v),
-        Unit::Ratio | Unit::Score => grouped(v, 2),
-        Unit::Duration => duration(v),
-    }
 }
 
 /// 0.0834 → `8.34%`.
@@ -91,10 +70,8 @@ mod tests {
     fn numbers_group_by_thousands_and_rates_become_percent_once() {
         assert_eq!(grouped(1_234_567.891, 0), "1,234,568");
         assert_eq!(grouped(-1234.5, 2), "-1,234.50");
-        assert_eq!(value(Some(0.0834), Unit::Fraction, "USD"), "8.34%");
-        assert_eq!(value(Some(1.5), Unit::Fraction, "USD"), "150%");
-        assert_eq!(value(Some(100.0), Unit::Money, "EUR"), "100.00 EUR");
-        assert_eq!(value(None, Unit::Money, "EUR"), "—");
+        assert_eq!(percent(0.0834), "8.34%");
+        assert_eq!(percent(1.5), "150%");
         assert_eq!(change(Some(-0.03)), "−3.00%");
         assert_eq!(duration(5400.0), "1h 30m");
     }

@@ -1,5 +1,9 @@
 //! Reports: the model of what a report says, and its renderings.
 
+pub mod chart;
 pub mod format;
+pub mod locale;
 pub mod model;
-pub mod text;
+pub mod render;
+pub mod slack;
+pub mod view;

@@ -134,6 +134,11 @@ pub fn needed_ranges(plan: &Plan, spec: &ReportSpec, period: &Period, as_of: &As
         let g = &plan.goals[gid];
         let p = Period::containing(g.grain, capped.date, plan.week_start);
         let ly = p.same_period_last_year();
+        let mut back = p;
+        for _ in 1..spec.history {
+            back = back.previous();
+            ranges.push((back.start, back.end));
+        }
         ranges.extend([
             (p.start, p.end),
             (p.previous().start, p.previous().end),
@@ -182,7 +187,7 @@ pub fn build(
         .iter()
         .map(|gid| {
             let g = &plan.goals[gid];
-            let mut v = goal::evaluate(plan, g, capped, data);
+            let mut v = goal::evaluate(plan, g, capped, data, spec.history);
             let failed = failed_sources_of(plan, &g.kpi, failures);
             if !failed.is_empty() {
                 v.status = Status::NoData;

@@ -79,9 +79,11 @@ impl std::error::Error for SourceError {}
 pub async fn fetch(id: &str, spec: &SourceSpec, req: &FetchRequest) -> Result<Frame, SourceError> {
     match &spec.kind {
         SourceKind::Csv(c) => {
-            let src = csv::CsvSource { id, spec: c };
-            // CSV parsing is CPU work on its own threads; run it off the async executor.
-            tokio::task::block_in_place(|| src.fetch(req))
+            // CSV parsing is CPU work on its own threads: keep it off the async executor.
+            let (id, spec, req) = (id.to_string(), c.clone(), req.clone());
+            tokio::task::spawn_blocking(move || csv::CsvSource { id: &id, spec: &spec }.fetch(&req))
+                .await
+                .unwrap_or_else(|e| Err(SourceError::data("csv", format!("the CSV reader stopped: {e}"))))
         }
         SourceKind::Sql(s) => sql::fetch(id, s, req).await,
     }

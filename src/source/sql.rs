@@ -8,43 +8,36 @@ use crate::frame::{day_of, Day, Frame};
 use chrono::NaiveDate;
 use sqlx::{Column, Connection, Row};
 
+/// Connects with `$conn`, runs the optional setup script and the query, and builds the frame.
+/// (A macro because SQLite and Postgres rows are different types behind the same API.)
+macro_rules! fetch_with {
+    ($conn:ty, $what:literal, $id:expr, $spec:expr, $req:expr, $ranges:expr) => {{
+        let mut conn = <$conn>::connect(&$spec.url)
+            .await
+            .map_err(|e| SourceError::unavailable($id, format!("cannot connect to {}: {}", $what, clean(&e))))?;
+        if let Some(setup) = &$spec.setup {
+            let sql = std::fs::read_to_string(setup)
+                .map_err(|e| SourceError::config($id, format!("cannot read {}: {e}", setup.display())))?;
+            sqlx::raw_sql(&sql)
+                .execute(&mut conn)
+                .await
+                .map_err(|e| SourceError::config($id, format!("{}: {}", setup.display(), clean(&e))))?;
+        }
+        let rows = sqlx::query(&$spec.query)
+            .fetch_all(&mut conn)
+            .await
+            .map_err(|e| SourceError::config($id, format!("the query failed: {}", clean(&e))))?;
+        build($id, $spec, $req, $ranges, &rows)
+    }};
+}
+
 /// Runs the query and builds a frame. The URL is never put in an error (it may hold a password).
 pub async fn fetch(id: &str, spec: &SqlSpec, req: &FetchRequest) -> Result<Frame, SourceError> {
     let ranges: Vec<(Day, Day)> = req.ranges.iter().map(|(a, b)| (day_of(*a), day_of(*b))).collect();
     if spec.url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(&spec.url)
-            .await
-            .map_err(|e| SourceError::unavailable(id, format!("cannot open the SQLite database: {}", clean(&e))))?;
-        if let Some(setup) = &spec.setup {
-            let sql = std::fs::read_to_string(setup)
-                .map_err(|e| SourceError::config(id, format!("cannot read {}: {e}", setup.display())))?;
-            sqlx::raw_sql(&sql)
-                .execute(&mut conn)
-                .await
-                .map_err(|e| SourceError::config(id, format!("{}: {}", setup.display(), clean(&e))))?;
-        }
-        let rows = sqlx::query(&spec.query)
-            .fetch_all(&mut conn)
-            .await
-            .map_err(|e| SourceError::config(id, format!("the query failed: {}", clean(&e))))?;
-        build(id, spec, req, &ranges, &rows)
+        fetch_with!(sqlx::SqliteConnection, "the SQLite database", id, spec, req, &ranges)
     } else {
-        let mut conn = sqlx::PgConnection::connect(&spec.url)
-            .await
-            .map_err(|e| SourceError::unavailable(id, format!("cannot connect to Postgres: {}", clean(&e))))?;
-        if let Some(setup) = &spec.setup {
-            let sql = std::fs::read_to_string(setup)
-                .map_err(|e| SourceError::config(id, format!("cannot read {}: {e}", setup.display())))?;
-            sqlx::raw_sql(&sql)
-                .execute(&mut conn)
-                .await
-                .map_err(|e| SourceError::config(id, format!("{}: {}", setup.display(), clean(&e))))?;
-        }
-        let rows = sqlx::query(&spec.query)
-            .fetch_all(&mut conn)
-            .await
-            .map_err(|e| SourceError::config(id, format!("the query failed: {}", clean(&e))))?;
-        build(id, spec, req, &ranges, &rows)
+        fetch_with!(sqlx::PgConnection, "Postgres", id, spec, req, &ranges)
     }
 }
 

@@ -133,7 +133,7 @@ fn division_by_zero_is_no_value_with_its_reason_and_a_dash_in_text() {
         .unwrap();
     let text = stdout_of(&out);
     assert!(
-        text.contains("[no_data  ] Cost per lead: — (target at most 5.00 USD)"),
+        text.contains("[No data] Cost per lead: — (target: at most $5.00)"),
         "{text}"
     );
     assert!(text.contains("division by zero: leads is 0"));

@@ -1,8 +1,10 @@
 //! Integration tests, one binary: the CLI as a user runs it, on the demo and on bad input.
 
+mod browser;
 mod check_cli;
 mod goal_rules;
 mod helpers;
 mod preview_cli;
 mod properties;
+mod render;
 mod sources;
