@@ -9,6 +9,7 @@ use crate::kpi::aggregate::{aggregate, Dataset, GroupBy, Key, Slice};
 use crate::kpi::formula::NoValue;
 use crate::kpi::{Better, Kpi, Unit};
 use crate::period::{AsOf, Period};
+use crate::reason::Reason;
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
 
@@ -179,8 +180,9 @@ pub struct Verdict {
     pub priority: &'static str,
     /// The first day a too-early goal can be judged.
     pub judge_from: Option<NaiveDate>,
-    /// Why a value is missing, or what the status rests on.
+    /// Why a value is missing, or what the status rests on (English; `reasons` has the codes).
     pub note: Option<String>,
+    pub reasons: Vec<Reason>,
     /// The KPI over the last periods, oldest first; the last is this period so far.
     pub history: Vec<HistoryPoint>,
     /// Whether the name was written in the config (reports translate KPI names otherwise).
@@ -204,7 +206,7 @@ pub fn kpi_value(
     filter: &[(String, String)],
 ) -> Result<f64, NoValue> {
     if start >= end {
-        return Err(NoValue("the period has not started".into()));
+        return Err(NoValue(Reason::new("not_started", &[])));
     }
     let mut wanted = Vec::new();
     kpi.formula.metrics(&mut wanted);
@@ -230,7 +232,7 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset, history: 
     let last_year_period = period.same_period_last_year();
     let last_year = value(&last_year_period, last_year_period.end).ok();
 
-    let mut notes: Vec<String> = Vec::new();
+    let mut notes: Vec<Reason> = Vec::new();
     let projected = match (&actual, running && kpi.additive) {
         (Ok(a), true) => project(plan, goal, kpi, data, &period, elapsed, to_date_end, *a, &mut notes),
         _ => None,
@@ -244,8 +246,8 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset, history: 
         Target::StayBelow(t) => Ok(Resolved::StayBelow(*t)),
         Target::Change { by, vs } => {
             let (base, what) = match vs {
-                Baseline::PreviousPeriod => (previous, "the previous period"),
-                Baseline::SamePeriodLastYear => (last_year, "the same period last year"),
+                Baseline::PreviousPeriod => (previous, "previous_period"),
+                Baseline::SamePeriodLastYear => (last_year, "same_period_last_year"),
             };
             match base {
                 Some(b) if b != 0.0 => {
@@ -255,11 +257,11 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset, history: 
                         Better::Lower => Resolved::AtMost(t),
                     })
                 }
-                Some(_) => Err(format!(
-                    "{what} is zero, so a change of {:+.0}% has no target",
-                    by * 100.0
+                Some(_) => Err(Reason::new(
+                    "baseline_zero",
+                    &[("baseline", what), ("change", &format!("{:+.0}%", by * 100.0))],
                 )),
-                None => Err(format!("no data for {what}, the baseline of this goal")),
+                None => Err(Reason::new("no_baseline", &[("baseline", what)])),
             }
         }
     };
@@ -316,7 +318,7 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset, history: 
             attain = a;
             if too_early {
                 if let Some(d) = judge_from {
-                    notes.push(format!("too early to judge: can be judged from {d}"));
+                    notes.push(Reason::new("too_early", &[("date", &d.to_string())]));
                 }
                 Status::TooEarly
             } else {
@@ -377,7 +379,8 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset, history: 
             Priority::Secondary => "secondary",
         },
         judge_from: if too_early { judge_from } else { None },
-        note: if notes.is_empty() { None } else { Some(notes.join("; ")) },
+        note: crate::reason::english_note(&notes),
+        reasons: notes,
         history: history_points,
         named: goal.named,
     }
@@ -394,7 +397,7 @@ fn project(
     elapsed: f64,
     to_date_end: NaiveDate,
     actual: f64,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Reason>,
 ) -> Option<f64> {
     if elapsed <= 0.0 {
         return None;
@@ -408,7 +411,7 @@ fn project(
         let whole = kpi_value(plan, kpi, data, ly.start, ly.end, &goal.filter);
         match (part, whole) {
             (Ok(p), Ok(w)) if p > 0.0 && w > 0.0 => return Some(actual * w / p),
-            _ => notes.push("no usable data last year for seasonal pacing: paced linearly".into()),
+            _ => notes.push(Reason::new("pacing_fallback", &[])),
         }
     }
     Some(actual / elapsed)
@@ -425,7 +428,7 @@ fn stay_days(
     to_date_end: NaiveDate,
     target: Resolved,
     limit: f64,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Reason>,
 ) -> (usize, usize) {
     let mut wanted = Vec::new();
     kpi.formula.metrics(&mut wanted);
@@ -457,13 +460,24 @@ fn stay_days(
         }
     }
     if let Some((day, v)) = first_breach {
-        notes.push(format!(
-            "{} of {evaluated} days held; first breach on {day} ({v:.4})",
-            held
+        let (held, evaluated, day, v) = (
+            held.to_string(),
+            evaluated.to_string(),
+            day.to_string(),
+            format!("{v:.4}"),
+        );
+        notes.push(Reason::new(
+            "stay_breach",
+            &[
+                ("held", &held),
+                ("evaluated", &evaluated),
+                ("date", &day),
+                ("value", &v),
+            ],
         ));
     }
     if skipped > 0 {
-        notes.push(format!("{skipped} day(s) without a value were not judged"));
+        notes.push(Reason::new("days_skipped", &[("count", &skipped.to_string())]));
     }
     (held, evaluated)
 }

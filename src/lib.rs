@@ -12,6 +12,7 @@ pub mod frame;
 pub mod goal;
 pub mod kpi;
 pub mod period;
+pub mod reason;
 pub mod report;
 pub mod run;
 pub mod source;

@@ -7,6 +7,7 @@
 //! and this module compiles the accepted subset (numbers, metric names, `+ - * /`,
 //! unary minus, parentheses, `min`, `max`, `abs`) into a small tree evaluated over `f64`.
 
+use crate::reason::Reason;
 use cel::common::ast::{operators, Expr as CelExpr, LiteralValue};
 use cel::IdedExpr;
 
@@ -27,7 +28,7 @@ pub enum Formula {
 
 /// Why a formula has no value: shown to users next to the `—`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoValue(pub String);
+pub struct NoValue(pub Reason);
 
 /// A formula before names are resolved: what the parser accepted.
 #[derive(Debug, Clone, PartialEq)]
@@ -149,7 +150,9 @@ impl Formula {
     pub fn eval(&self, metrics: &[Option<f64>], names: &[String]) -> Result<f64, NoValue> {
         match self {
             Formula::Num(n) => Ok(*n),
-            Formula::Metric(i) => metrics[*i].ok_or_else(|| NoValue(format!("no data for {}", names[*i]))),
+            Formula::Metric(i) => {
+                metrics[*i].ok_or_else(|| NoValue(Reason::new("no_data_for", &[("metric", &names[*i])])))
+            }
             Formula::Neg(a) => Ok(-a.eval(metrics, names)?),
             Formula::Abs(a) => Ok(a.eval(metrics, names)?.abs()),
             Formula::Add(a, b) => Ok(a.eval(metrics, names)? + b.eval(metrics, names)?),
@@ -160,13 +163,16 @@ impl Formula {
             Formula::Div(a, b) => {
                 let d = b.eval(metrics, names)?;
                 if d == 0.0 {
-                    return Err(NoValue(format!("division by zero: {} is 0", b.describe(names))));
+                    return Err(NoValue(Reason::new(
+                        "division_by_zero",
+                        &[("divisor", &b.describe(names))],
+                    )));
                 }
                 let v = a.eval(metrics, names)? / d;
                 if v.is_finite() {
                     Ok(v)
                 } else {
-                    Err(NoValue("the result is not a finite number".into()))
+                    Err(NoValue(Reason::new("not_finite", &[])))
                 }
             }
         }
@@ -254,9 +260,9 @@ mod tests {
     fn division_by_zero_is_no_value_with_the_reason() {
         let f = compile("spend / leads", &["spend", "leads"]);
         let r = f.eval(&[Some(100.0), Some(0.0)], &names(&["spend", "leads"]));
-        assert_eq!(r, Err(NoValue("division by zero: leads is 0".into())));
+        assert_eq!(r.unwrap_err().0.to_string(), "division by zero: leads is 0");
         let r = f.eval(&[Some(100.0), None], &names(&["spend", "leads"]));
-        assert_eq!(r, Err(NoValue("no data for leads".into())));
+        assert_eq!(r.unwrap_err().0.to_string(), "no data for leads");
     }
 
     #[test]

@@ -154,6 +154,28 @@ impl Locale {
         out
     }
 
+    /// A reason in this language: `reason.CODE` with its arguments; metric names and
+    /// baselines are translated, other values isolated.
+    pub fn reason(&self, r: &crate::reason::Reason) -> String {
+        let args: Vec<(&str, String)> =
+            r.args
+                .iter()
+                .map(|(k, v)| {
+                    let shown = match *k {
+                        "metric" | "divisor" => self.kpi_name(v, v),
+                        "baseline" => self.t(&format!("baseline.{v}")).to_string(),
+                        "date" => chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
+                            .map_or_else(|_| v.clone(), |d| self.date(d)),
+                        "message" | "source" => self.isolate(v),
+                        _ => self.digits(v),
+                    };
+                    (*k, shown)
+                })
+                .collect();
+        let refs: Vec<(&str, &str)> = args.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.fill(&format!("reason.{}", r.code), &refs)
+    }
+
     /// A translated KPI name when the language has one, else `default`.
     pub fn kpi_name(&self, id: &str, default: &str) -> String {
         self.strings

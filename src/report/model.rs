@@ -7,6 +7,7 @@ use crate::goal::{self, Status, Verdict};
 use crate::kpi::aggregate::{aggregate, Dataset, GroupBy, Key, Slice};
 use crate::kpi::{Better, Unit};
 use crate::period::{AsOf, Period};
+use crate::reason::Reason;
 use crate::source::SourceError;
 use chrono::{Duration, NaiveDate, SecondsFormat};
 use serde::Serialize;
@@ -26,7 +27,19 @@ pub struct ReportModel {
     pub goals: Vec<Verdict>,
     pub funnels: Vec<FunnelModel>,
     pub breakdowns: Vec<BreakdownModel>,
+    /// Notes in English (sources that failed or returned nothing, goals too early to judge).
     pub notes: Vec<String>,
+    /// Sources that could not be read, and the goals that depend on them.
+    pub failed_sources: Vec<FailedSource>,
+    /// Sources that were read but had no rows for the dates needed.
+    pub sources_without_rows: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailedSource {
+    pub source: String,
+    pub message: String,
+    pub goals: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -181,6 +194,28 @@ pub fn build(
     let through = capped.through_date(tz);
     let to_date_end = (through + Duration::days(1)).min(period.end);
     let mut notes: Vec<String> = failures.iter().map(|f| format!("data unavailable: {f}")).collect();
+    let failed_sources: Vec<FailedSource> = failures
+        .iter()
+        .map(|f| FailedSource {
+            source: f.source.clone(),
+            message: f.message.clone(),
+            goals: spec
+                .goals
+                .iter()
+                .filter(|g| !failed_sources_of(plan, &plan.goals[*g].kpi, std::slice::from_ref(f)).is_empty())
+                .cloned()
+                .collect(),
+        })
+        .collect();
+    let sources_without_rows: Vec<String> = data
+        .frames
+        .iter()
+        .filter(|(_, f)| f.is_empty())
+        .map(|(id, _)| id.clone())
+        .collect();
+    for s in &sources_without_rows {
+        notes.push(format!("source `{s}` returned no rows for the dates this report needs"));
+    }
 
     let mut goals: Vec<Verdict> = spec
         .goals
@@ -196,13 +231,11 @@ pub fn build(
                 v.actual = None;
                 v.change = None;
                 v.change_last_year = None;
-                v.note = Some(
-                    failed
-                        .iter()
-                        .map(|f| format!("data unavailable: {f}"))
-                        .collect::<Vec<_>>()
-                        .join("; "),
-                );
+                v.reasons = failed
+                    .iter()
+                    .map(|f| Reason::new("data_unavailable", &[("source", &f.source), ("message", &f.message)]))
+                    .collect();
+                v.note = crate::reason::english_note(&v.reasons);
             }
             v
         })
@@ -261,6 +294,8 @@ pub fn build(
         funnels,
         breakdowns,
         notes,
+        failed_sources,
+        sources_without_rows,
     }
 }
 

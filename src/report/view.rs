@@ -220,10 +220,22 @@ pub fn build(m: &ReportModel, loc: &Locale, max_goals: usize) -> View {
         .collect();
 
     let mut notes: Vec<String> = Vec::new();
-    for n in &m.notes {
-        if let Some(rest) = n.strip_prefix("data unavailable: ") {
-            notes.push(format!("{}: {}", loc.t("data_unavailable"), loc.isolate(rest)));
+    for f in &m.failed_sources {
+        let affected: Vec<String> = m
+            .goals
+            .iter()
+            .filter(|g| f.goals.contains(&g.id))
+            .map(|g| loc.isolate(&goal_name(g, loc)))
+            .collect();
+        let reason = crate::reason::Reason::new("data_unavailable", &[("source", &f.source), ("message", &f.message)]);
+        let mut line = loc.reason(&reason);
+        if !affected.is_empty() {
+            line.push_str(&format!(" ({})", affected.join(loc.t("sep"))));
         }
+        notes.push(line);
+    }
+    for s in &m.sources_without_rows {
+        notes.push(loc.fill("source_without_rows", &[("source", &loc.isolate(s))]));
     }
     for g in &m.goals {
         if let Some(d) = g.judge_from {
@@ -285,8 +297,10 @@ fn goal_view(g: &crate::goal::Verdict, loc: &Locale) -> GoalView {
     // A too-early goal's date is said in the report's language (the model's note is English).
     let note = if g.status == Status::TooEarly {
         g.judge_from.map(|d| loc.fill("judge_from", &[("date", &loc.date(d))]))
+    } else if g.reasons.is_empty() {
+        None
     } else {
-        g.note.clone()
+        Some(g.reasons.iter().map(|r| loc.reason(r)).collect::<Vec<_>>().join("; "))
     };
     let history: Vec<Option<f64>> = g.history.iter().map(|h| h.value).collect();
     let values: Vec<String> = history.iter().map(|x| v(*x)).collect();

@@ -73,10 +73,15 @@ fn stay_above_holds_until_the_first_bad_day_and_names_it() {
     let q = goal(&after, "quality");
     assert_eq!(q["status"], "off_track");
     assert!(
-        q["note"].as_str().unwrap().contains("first breach on 2026-10-20 (7.5"),
+        q["note"]
+            .as_str()
+            .unwrap()
+            .contains("first breach on 20 October 2026 (7.5"),
         "{q}"
     );
     // The month's level is the impression-weighted mean, not a sum of daily scores.
+    assert_eq!(q["reasons"][0]["code"], "stay_breach");
+    assert_eq!(q["reasons"][0]["date"], "2026-10-20");
     let mean = (30.0 * 9.0 + 7.5) / 31.0;
     assert!((q["actual"].as_f64().unwrap() - mean).abs() < 1e-9);
 }
