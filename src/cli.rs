@@ -43,6 +43,50 @@ pub enum Command {
         #[arg(long)]
         locale: Option<String>,
     },
+    /// Compute a report and deliver it to its channels, once per period (idempotent).
+    Send {
+        /// The report id.
+        report: String,
+        /// The period to send (default: the report's own period now): 2026-10, 2026-W43, …
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        period: Option<String>,
+        /// Backfill: the first period of a range (with --to).
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        /// Backfill: the last period of a range (with --from).
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// Compute as of this date or RFC 3339 time (default now).
+        #[arg(long)]
+        as_of: Option<String>,
+        /// Show what would be sent; send and record nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Send again even if this period was already sent (recorded as a forced re-send).
+        #[arg(long)]
+        force: bool,
+        #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
+        format: CheckFormat,
+    },
+    /// Show the delivery log.
+    History {
+        #[arg(long)]
+        report: Option<String>,
+        /// pending, sent or failed.
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Table)]
+        format: HistoryFormat,
+    },
+    /// Send again failed deliveries (one, or all), and any pending ones that are due.
+    Retry {
+        #[arg(long, conflicts_with = "failed")]
+        delivery: Option<i64>,
+        #[arg(long)]
+        failed: bool,
+    },
     /// Print the JSON Schema of the config file (for editor completion).
     Schema,
     /// Write a commented starter config.
@@ -59,6 +103,12 @@ pub enum Command {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckFormat {
     Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HistoryFormat {
+    Table,
     Json,
 }
 

@@ -7,7 +7,9 @@
 //! and renders it. Only `source` touches the outside world in this part of the code.
 
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod deliver;
 pub mod frame;
 pub mod goal;
 pub mod kpi;
@@ -16,3 +18,4 @@ pub mod reason;
 pub mod report;
 pub mod run;
 pub mod source;
+pub mod store;

@@ -4,7 +4,8 @@
 //! 2 the report was computed but a source failed (its goals say "data unavailable").
 
 use clap::Parser;
-use goalpost::cli::{CheckFormat, Cli, Command, PreviewFormat};
+use goalpost::cli::{CheckFormat, Cli, Command, HistoryFormat, PreviewFormat};
+use goalpost::commands;
 use goalpost::config::{self, diagnostic::Diagnostics, Plan};
 use goalpost::period::{AsOf, Period};
 use goalpost::report::render::{Html, Renderer};
@@ -22,6 +23,45 @@ fn main() -> ExitCode {
         .clone()
         .unwrap_or_else(|| PathBuf::from(config::DEFAULT_PATH));
     match cli.command {
+        Command::Send {
+            report,
+            period,
+            from,
+            to,
+            as_of,
+            dry_run,
+            force,
+            format,
+        } => with_plan(&path, |plan, rt| {
+            let args = commands::SendArgs {
+                report: &report,
+                period: period.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                as_of: as_of.as_deref(),
+                dry_run,
+                force,
+                json: format == CheckFormat::Json,
+            };
+            rt.block_on(commands::send(plan, &args))
+        }),
+        Command::History {
+            report,
+            status,
+            limit,
+            format,
+        } => with_plan(&path, |plan, rt| {
+            rt.block_on(commands::history(
+                plan,
+                report.as_deref(),
+                status.as_deref(),
+                limit,
+                format == HistoryFormat::Json,
+            ))
+        }),
+        Command::Retry { delivery, failed } => {
+            with_plan(&path, |plan, rt| rt.block_on(commands::retry(plan, delivery, failed)))
+        }
         Command::Schema => {
             println!(
                 "{}",
@@ -49,6 +89,37 @@ fn main() -> ExitCode {
                 locale,
             },
         ),
+    }
+}
+
+/// Loads the plan (printing every problem when it cannot) and runs `f` on a runtime.
+fn with_plan(
+    path: &std::path::Path,
+    f: impl FnOnce(&Plan, &tokio::runtime::Runtime) -> Result<u8, String>,
+) -> ExitCode {
+    let loaded = config::load(path);
+    for w in loaded.diagnostics.warnings() {
+        eprintln!("{w}");
+    }
+    let Some(plan) = loaded.plan else {
+        print_diagnostics(&loaded.diagnostics);
+        eprintln!(
+            "error: {} has errors; run `goalpost check` for the list",
+            path.display()
+        );
+        return ExitCode::from(1);
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    match f(&plan, &runtime) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
     }
 }
 
@@ -146,7 +217,7 @@ fn plan_summary(plan: &Plan) -> serde_json::Value {
             "breakdowns": r.breakdowns.iter().map(|b| json!({"kpi": b.kpi, "by": b.by})).collect::<Vec<_>>(),
             "channels": r.channels, "schedule": r.schedule, "period": r.period.name(),
         })).collect::<Vec<_>>(),
-        "channels": plan.channels.values().map(|c| json!({"id": c.id, "type": c.kind})).collect::<Vec<_>>(),
+        "channels": plan.channels.values().map(|c| json!({"id": c.id, "type": c.kind.name()})).collect::<Vec<_>>(),
     })
 }
 

@@ -36,6 +36,13 @@ pub const TOP: &[Key] = &[
         "latn (0-9, default) or arab (Arabic-Indic digits) in reports",
     ),
     key(
+        "store",
+        STR,
+        "the delivery log: a SQLite file (default goalpost.db beside this file)",
+    ),
+    key("on_failure", STR, "a channel id told about every delivery that fails"),
+    key("delivery", r##"{"$ref":"#/$defs/delivery"}"##, "retry policy"),
+    key(
         "templates",
         STR,
         "a folder of template overrides (report.html.hbs, report.txt.hbs, i18n/LOCALE.yaml)",
@@ -253,6 +260,11 @@ pub const REPORT: &[Key] = &[
         "{kpi, by, top}: best and worst rows by a dimension",
     ),
     key("channels", STRS, "channel ids to deliver to"),
+    key(
+        "send_if",
+        r#"{"enum":["always","off_track","changed","has_data"]}"#,
+        "when to send (default always)",
+    ),
     key("schedule", STR, "cron expression (used by the daemon)"),
     key(
         "max_goals",
@@ -294,10 +306,37 @@ pub const CHANNEL: &[Key] = &[
     key("from", STR, "email: sender"),
     key("reply_to", STR, "email: reply address"),
     key("subject", STR, "email: subject template"),
+    key("smtp", STR, "email: smtp://host:port (no credentials here)"),
     key(
-        "smtp",
+        r#"tls"#,
+        r#"{"enum":["starttls","tls","none"]}"#,
+        "email: starttls (default, port 587), tls (implicit, port 465) or none (local relays only)",
+    ),
+    key(
+        "username_env",
         STR,
-        "email: smtp://host:port (credentials from SMTP_USERNAME / SMTP_PASSWORD)",
+        "email: the environment variable holding the SMTP user name",
+    ),
+    key(
+        "password_env",
+        STR,
+        "email: the environment variable holding the SMTP password",
+    ),
+    key(
+        "ca_file",
+        STR,
+        "email: a PEM file of extra CA certificates to trust (a private relay)",
+    ),
+    key("list_unsubscribe", STR, "email: a List-Unsubscribe address or URL"),
+    key(
+        "max_per_second",
+        r#"{"type":"number","exclusiveMinimum":0}"#,
+        "at most this many sends per second on this channel",
+    ),
+    key(
+        "allow_insecure",
+        r#"{"type":"boolean"}"#,
+        "webhook/slack: allow an http:// URL (tests, local receivers)",
     ),
     key(
         "webhook_url_env",
@@ -311,6 +350,30 @@ pub const CHANNEL: &[Key] = &[
         "webhook: the environment variable holding the HMAC secret",
     ),
     key("path", STR, "outbox: the folder (default outbox/)"),
+];
+
+pub const DELIVERY: &[Key] = &[
+    key(
+        "max_attempts",
+        r#"{"type":"integer","minimum":1}"#,
+        "attempts before a delivery is failed (default 8)",
+    ),
+    key(
+        "backoff",
+        STR,
+        "first retry delay, doubled each time with jitter (default 2s)",
+    ),
+    key("max_backoff", STR, "longest retry delay (default 10m)"),
+    key(
+        "max_age",
+        STR,
+        "a delivery not sent this long after its run is failed (default 24h)",
+    ),
+    key(
+        "wait",
+        STR,
+        "how long `goalpost send` waits for retries before leaving them pending (default 2m)",
+    ),
 ];
 
 pub fn names(keys: &[Key]) -> impl Iterator<Item = &'static str> + '_ {

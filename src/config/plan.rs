@@ -20,6 +20,10 @@ pub struct Plan {
     pub arabic_digits: bool,
     /// A folder of template overrides, resolved against the config file's folder.
     pub templates: Option<PathBuf>,
+    /// The SQLite file of the delivery log.
+    pub store: PathBuf,
+    pub on_failure: Option<String>,
+    pub delivery: DeliveryPolicy,
     pub sources: IndexMap<String, SourceSpec>,
     /// Metrics in a fixed order: formulas refer to them by index.
     pub metrics: Vec<Metric>,
@@ -217,10 +221,97 @@ pub struct ReportSpec {
     pub max_goals: usize,
     pub history: usize,
     pub charts: bool,
+    pub send_if: SendIf,
 }
 
 #[derive(Debug, Clone)]
 pub struct ChannelSpec {
     pub id: String,
-    pub kind: String,
+    pub kind: ChannelKind,
+    /// At most this many sends per second (None: as fast as the channel takes them).
+    pub max_per_second: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ChannelKind {
+    Email(Box<EmailSpec>),
+    Slack(HttpTarget),
+    Webhook(HttpTarget),
+    Outbox { path: PathBuf },
+}
+
+impl ChannelKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            ChannelKind::Email(_) => "email",
+            ChannelKind::Slack(_) => "slack",
+            ChannelKind::Webhook(_) => "webhook",
+            ChannelKind::Outbox { .. } => "outbox",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    Starttls,
+    Implicit,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct EmailSpec {
+    /// Validated addresses (`Name <a@b>` or `a@b`), no CR/LF possible.
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
+    pub bcc: Vec<String>,
+    pub from: String,
+    pub reply_to: Option<String>,
+    /// With `{title}`, `{period}`, `{headline}` filled in.
+    pub subject: String,
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    /// Environment variable names, read when sending (never the secrets themselves).
+    pub username_env: Option<String>,
+    pub password_env: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub list_unsubscribe: Option<String>,
+}
+
+/// A URL read from an environment variable when sending (it is a secret: never in the file).
+#[derive(Debug, Clone)]
+pub struct HttpTarget {
+    pub url_env: String,
+    pub secret_env: Option<String>,
+    pub allow_insecure: bool,
+}
+
+/// Retry policy for deliveries.
+#[derive(Debug, Clone)]
+pub struct DeliveryPolicy {
+    pub max_attempts: u32,
+    pub backoff: chrono::Duration,
+    pub max_backoff: chrono::Duration,
+    pub max_age: chrono::Duration,
+    pub wait: chrono::Duration,
+}
+
+impl Default for DeliveryPolicy {
+    fn default() -> Self {
+        DeliveryPolicy {
+            max_attempts: 8,
+            backoff: chrono::Duration::seconds(2),
+            max_backoff: chrono::Duration::minutes(10),
+            max_age: chrono::Duration::hours(24),
+            wait: chrono::Duration::minutes(2),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendIf {
+    Always,
+    OffTrack,
+    Changed,
+    HasData,
 }

@@ -110,6 +110,11 @@ impl Reader<'_> {
                     .error(&n.loc, format!("the templates folder {} does not exist", t.display()));
             }
         }
+        let store_name = get("store")
+            .and_then(|n| self.string(n, "store"))
+            .unwrap_or_else(|| "goalpost.db".into());
+        let store = self.dir.join(store_name);
+        let delivery = get("delivery").map(|n| self.delivery(n)).unwrap_or_default();
         let sources = get("sources").map(|n| self.sources(n)).unwrap_or_default();
         // Sources declared but broken are already reported; metrics reading them are not a second error.
         let declared_sources: Vec<String> = match get("sources").map(|n| &n.value) {
@@ -215,6 +220,20 @@ impl Reader<'_> {
         }
 
         self.objective_warnings(get("goals"), &goals);
+        let on_failure = get("on_failure").and_then(|n| {
+            let id = self.string(n, "on_failure")?;
+            if channels.contains_key(&id) {
+                Some(id)
+            } else {
+                let sugg = did_you_mean(&id, channels.keys().map(String::as_str));
+                self.diags.error_with(
+                    &n.loc,
+                    format!("`on_failure` names channel `{id}`, which is not defined"),
+                    sugg,
+                );
+                None
+            }
+        });
 
         if self.diags.has_errors() {
             return None;
@@ -232,6 +251,9 @@ impl Reader<'_> {
             week_start,
             arabic_digits,
             templates,
+            store,
+            on_failure,
+            delivery,
             sources,
             metrics,
             kpis,
@@ -841,22 +863,240 @@ impl Reader<'_> {
             return out;
         };
         for (id, _, n) in entries {
-            let Some(fields) = self.entries(n, &format!("channel `{id}`"), keys::CHANNEL) else {
+            let what = format!("channel `{id}`");
+            let Some(fields) = self.entries(n, &what, keys::CHANNEL) else {
                 continue;
             };
             let Some(t) = field(fields, "type") else {
                 self.diags.error(
                     &n.loc,
-                    format!("channel `{id}` has no `type` (email, slack, webhook or outbox)"),
+                    format!("{what} has no `type` (email, slack, webhook or outbox)"),
                 );
                 continue;
             };
             let Some(kind) = self.one_of(t, "type", &["email", "slack", "webhook", "outbox"]) else {
                 continue;
             };
-            out.insert(id.clone(), ChannelSpec { id: id.clone(), kind });
+            let allowed: &[&str] = match kind.as_str() {
+                "email" => &[
+                    "to",
+                    "cc",
+                    "bcc",
+                    "from",
+                    "reply_to",
+                    "subject",
+                    "smtp",
+                    "tls",
+                    "username_env",
+                    "password_env",
+                    "ca_file",
+                    "list_unsubscribe",
+                ],
+                "slack" => &["webhook_url_env", "allow_insecure"],
+                "webhook" => &["url_env", "secret_env", "allow_insecure"],
+                _ => &["path"],
+            };
+            for (k, kloc, _) in fields {
+                if !["type", "max_per_second"].contains(&k.as_str()) && !allowed.contains(&k.as_str()) {
+                    self.diags
+                        .error(kloc, format!("`{k}` does not apply to a {kind} channel"));
+                }
+            }
+            let max_per_second = field(fields, "max_per_second").and_then(|m| match self.number(m, "max_per_second") {
+                Some(v) if v > 0.0 => Some(v),
+                Some(_) => {
+                    self.diags.error(&m.loc, "`max_per_second` must be above 0");
+                    None
+                }
+                None => None,
+            });
+            let env_name = |this: &mut Self, key: &str, required: bool| -> Option<String> {
+                match field(fields, key) {
+                    Some(v) => {
+                        let s = this.string(v, key)?;
+                        if s.contains("://") || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                            this.diags.error_with(
+                                &v.loc,
+                                format!("`{key}` names an environment variable, not its value"),
+                                Some(
+                                    "secrets stay out of this file: e.g. `SLACK_WEBHOOK_URL`, set in the environment"
+                                        .into(),
+                                ),
+                            );
+                            return None;
+                        }
+                        Some(s)
+                    }
+                    None if required => {
+                        this.diags.error(&n.loc, format!("{what} has no `{key}`"));
+                        None
+                    }
+                    None => None,
+                }
+            };
+            let allow_insecure = matches!(
+                field(fields, "allow_insecure"),
+                Some(Node {
+                    value: Value::Bool(true),
+                    ..
+                })
+            );
+            let kind = match kind.as_str() {
+                "email" => match self.email_channel(fields, n, &what) {
+                    Some(e) => ChannelKind::Email(Box::new(e)),
+                    None => continue,
+                },
+                "slack" => match env_name(self, "webhook_url_env", true) {
+                    Some(url_env) => ChannelKind::Slack(HttpTarget {
+                        url_env,
+                        secret_env: None,
+                        allow_insecure,
+                    }),
+                    None => continue,
+                },
+                "webhook" => {
+                    let url_env = env_name(self, "url_env", true);
+                    let secret_env = env_name(self, "secret_env", false);
+                    match url_env {
+                        Some(url_env) => ChannelKind::Webhook(HttpTarget {
+                            url_env,
+                            secret_env,
+                            allow_insecure,
+                        }),
+                        None => continue,
+                    }
+                }
+                _ => {
+                    let folder = field(fields, "path")
+                        .and_then(|p| self.string(p, "path"))
+                        .unwrap_or_else(|| "outbox".into());
+                    ChannelKind::Outbox {
+                        path: self.dir.join(folder),
+                    }
+                }
+            };
+            out.insert(
+                id.clone(),
+                ChannelSpec {
+                    id: id.clone(),
+                    kind,
+                    max_per_second,
+                },
+            );
         }
         out
+    }
+
+    fn email_channel(&mut self, fields: &Entries, n: &Node, what: &str) -> Option<EmailSpec> {
+        let addresses = |this: &mut Self, key: &str| -> Vec<String> {
+            let Some(v) = field(fields, key) else { return Vec::new() };
+            let items: Vec<&Node> = match &v.value {
+                Value::Seq(items) => items.iter().collect(),
+                _ => vec![v],
+            };
+            items
+                .into_iter()
+                .filter_map(|item| {
+                    let s = this.string(item, key)?;
+                    match crate::deliver::email::parse_address(&s) {
+                        Ok(a) => Some(a),
+                        Err(e) => {
+                            this.diags.error(&item.loc, format!("{what}: `{key}`: {e}"));
+                            None
+                        }
+                    }
+                })
+                .collect()
+        };
+        let to = addresses(self, "to");
+        let cc = addresses(self, "cc");
+        let bcc = addresses(self, "bcc");
+        if to.is_empty() && cc.is_empty() && bcc.is_empty() && field(fields, "to").is_none() {
+            self.diags.error(&n.loc, format!("{what} has no recipients (`to`)"));
+        }
+        let from = addresses(self, "from").into_iter().next();
+        if field(fields, "from").is_none() {
+            self.diags.error(&n.loc, format!("{what} has no `from` address"));
+        }
+        let reply_to = addresses(self, "reply_to").into_iter().next();
+        let subject = match field(fields, "subject").and_then(|s| self.string(s, "subject")) {
+            Some(s) if s.contains(['\r', '\n']) => {
+                self.diags.error(
+                    &field(fields, "subject").unwrap().loc,
+                    format!("{what}: the subject must be one line"),
+                );
+                None
+            }
+            Some(s) => Some(s),
+            None => None,
+        }
+        .unwrap_or_else(|| "{title}: {headline}".into());
+        let smtp_node = field(fields, "smtp");
+        let Some(smtp) = smtp_node.and_then(|s| self.string(s, "smtp")) else {
+            if smtp_node.is_none() {
+                self.diags
+                    .error(&n.loc, format!("{what} has no `smtp` server (smtp://host:port)"));
+            }
+            return None;
+        };
+        let tls = match field(fields, "tls")
+            .and_then(|t| self.one_of(t, "tls", &["starttls", "tls", "none"]))
+            .as_deref()
+        {
+            Some("tls") => SmtpTls::Implicit,
+            Some("none") => SmtpTls::None,
+            _ => SmtpTls::Starttls,
+        };
+        let loc = smtp_node.map(|s| s.loc.clone()).unwrap_or_default();
+        let parsed = match url::Url::parse(&smtp) {
+            Ok(u) if u.scheme() == "smtp" || u.scheme() == "smtps" => u,
+            _ => {
+                self.diags
+                    .error(&loc, format!("{what}: `smtp` must look like smtp://host:port"));
+                return None;
+            }
+        };
+        if !parsed.username().is_empty() || parsed.password().is_some() {
+            self.diags.error_with(
+                &loc,
+                format!("{what}: the smtp URL holds credentials"),
+                Some("remove them and name environment variables in `username_env` / `password_env`".into()),
+            );
+            return None;
+        }
+        let host = parsed.host_str().unwrap_or_default().to_string();
+        let default_port = match tls {
+            SmtpTls::Implicit => 465,
+            SmtpTls::Starttls => 587,
+            SmtpTls::None => 25,
+        };
+        let env = |this: &mut Self, key: &str| -> Option<String> {
+            let v = field(fields, key)?;
+            let s = this.string(v, key)?;
+            if !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                this.diags
+                    .error(&v.loc, format!("`{key}` names an environment variable, not its value"));
+                return None;
+            }
+            Some(s)
+        };
+        Some(EmailSpec {
+            to,
+            cc,
+            bcc,
+            from: from?,
+            reply_to,
+            subject,
+            port: parsed.port().unwrap_or(default_port),
+            host,
+            tls,
+            username_env: env(self, "username_env"),
+            password_env: env(self, "password_env"),
+            ca_file: field(fields, "ca_file")
+                .and_then(|c| self.string(c, "ca_file"))
+                .map(|c| self.dir.join(c)),
+            list_unsubscribe: field(fields, "list_unsubscribe").and_then(|l| self.string(l, "list_unsubscribe")),
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -998,6 +1238,15 @@ impl Reader<'_> {
                 },
                 None => default,
             };
+            let send_if = match field(fields, "send_if")
+                .and_then(|x| self.one_of(x, "send_if", &["always", "off_track", "changed", "has_data"]))
+                .as_deref()
+            {
+                Some("off_track") => SendIf::OffTrack,
+                Some("changed") => SendIf::Changed,
+                Some("has_data") => SendIf::HasData,
+                _ => SendIf::Always,
+            };
             let max_goals = whole(self, "max_goals", 8, 1);
             let history = whole(self, "history", 6, 0);
             let charts = match field(fields, "charts") {
@@ -1033,6 +1282,7 @@ impl Reader<'_> {
                     max_goals,
                     history,
                     charts,
+                    send_if,
                 },
             );
         }
@@ -1089,6 +1339,38 @@ impl Reader<'_> {
             }
         }
         true
+    }
+
+    fn delivery(&mut self, n: &Node) -> DeliveryPolicy {
+        let mut p = DeliveryPolicy::default();
+        let Some(fields) = self.entries(n, "`delivery`", keys::DELIVERY) else {
+            return p;
+        };
+        if let Some(m) = field(fields, "max_attempts") {
+            match self.number(m, "max_attempts") {
+                Some(v) if v >= 1.0 && v.fract() == 0.0 => p.max_attempts = v as u32,
+                Some(_) => self.diags.error(&m.loc, "`max_attempts` is a whole number, at least 1"),
+                None => {}
+            }
+        }
+        for (key, slot) in [
+            ("backoff", &mut p.backoff),
+            ("max_backoff", &mut p.max_backoff),
+            ("max_age", &mut p.max_age),
+            ("wait", &mut p.wait),
+        ] {
+            if let Some(v) = field(fields, key) {
+                if let Some(s) = self.string(v, key) {
+                    match parse_duration(&s) {
+                        Some(d) => *slot = d,
+                        None => self
+                            .diags
+                            .error(&v.loc, format!("`{s}` is not a duration: write 30s, 10m, 2h or 1d")),
+                    }
+                }
+            }
+        }
+        p
     }
 
     // ---------- scalar helpers ----------
@@ -1232,12 +1514,14 @@ fn key_loc(n: &Node, key: &str) -> Option<Location> {
     }
 }
 
-/// `21d`, `3w`, `48h`, `90m`.
+/// `21d`, `3w`, `48h`, `90m`, `30s`, `200ms`.
 pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = num.parse().ok()?;
     Some(match unit.trim() {
+        "ms" => chrono::Duration::milliseconds(n),
+        "s" => chrono::Duration::seconds(n),
         "m" | "min" => chrono::Duration::minutes(n),
         "h" => chrono::Duration::hours(n),
         "d" => chrono::Duration::days(n),

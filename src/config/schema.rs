@@ -34,6 +34,7 @@ pub fn json_schema() -> Value {
         "funnel": object(keys::FUNNEL, &["stages"]),
         "report": object(keys::REPORT, &[]),
         "channel": object(keys::CHANNEL, &["type"]),
+        "delivery": object(keys::DELIVERY, &[]),
     });
     let o = root.as_object_mut().expect("an object");
     o.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));

@@ -2,6 +2,7 @@
 
 mod browser;
 mod check_cli;
+mod delivery;
 mod goal_rules;
 mod helpers;
 mod preview_cli;

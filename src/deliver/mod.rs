@@ -1,0 +1,551 @@
+//! Delivery: turn a computed report into one delivery per (channel, recipient),
+//! record them all before sending any, send each once, retry what is transient with
+//! backoff and jitter (honouring Retry-After), fail what is permanent, and tell the
+//! `on_failure` channel about every failure. Nothing is silently dropped.
+
+pub mod email;
+pub mod http;
+pub mod outbox;
+
+use crate::config::plan::{ChannelKind, ChannelSpec, Plan, ReportSpec, SendIf};
+use crate::goal::Status;
+use crate::period::{AsOf, Period};
+use crate::report::model::ReportModel;
+use crate::report::render::Renderer;
+use crate::report::slack;
+use crate::store::{Claim, Delivery, NewDelivery, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// What one delivery sends, rendered once when the run is recorded.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Payload {
+    Email(EmailPayload),
+    Slack {
+        body: String,
+    },
+    Webhook {
+        body: String,
+    },
+    Outbox {
+        email: EmailPayload,
+        json: String,
+    },
+    /// A failure notice for the `on_failure` channel.
+    Notice {
+        subject: String,
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EmailPayload {
+    pub subject: String,
+    pub text: String,
+    pub html: String,
+    pub images: Vec<ImagePayload>,
+    pub message_id: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImagePayload {
+    pub cid: String,
+    pub filename: String,
+    pub png_base64: String,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent {
+        remote_id: String,
+    },
+    /// Transient: try again (after the server's hint when it gave one).
+    Retry {
+        error: String,
+        after: Option<Duration>,
+    },
+    /// Permanent: do not try again.
+    Failed {
+        error: String,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("rendering the report: {0}")]
+    Render(String),
+}
+
+/// What `send` did, for the CLI and the logs.
+#[derive(Debug, Clone, Serialize)]
+pub struct SendSummary {
+    pub report: String,
+    pub period: String,
+    /// `sent`, `already_sent`, `resumed`, `skipped`, `dry_run`, `claimed_elsewhere`.
+    pub outcome: &'static str,
+    pub note: Option<String>,
+    pub sent: usize,
+    pub failed: usize,
+    pub pending: usize,
+}
+
+pub struct SendOptions {
+    pub force: bool,
+    pub dry_run: bool,
+    pub as_of: AsOf,
+}
+
+/// A stable Message-ID from the delivery key, so a resumed send is recognisably the same message.
+pub fn message_id(report: &str, period: &str, generation: i64, channel: &str, recipient: &str, from: &str) -> String {
+    let key = format!("{report}\u{1f}{period}\u{1f}{generation}\u{1f}{channel}\u{1f}{recipient}");
+    let hash = hex::encode(&Sha256::digest(key.as_bytes())[..16]);
+    let domain = from
+        .rsplit('@')
+        .next()
+        .unwrap_or("goalpost.invalid")
+        .trim_end_matches('>');
+    format!("<{hash}.goalpost@{domain}>")
+}
+
+/// The statuses of the goals, for `send_if: changed`.
+fn fingerprint(m: &ReportModel) -> String {
+    m.goals
+        .iter()
+        .map(|g| format!("{}={}", g.id, g.status.as_str()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Whether the report's `send_if` condition holds; `None` = send, `Some(why)` = skip.
+fn skip_reason(spec: &ReportSpec, m: &ReportModel, last: Option<&str>) -> Option<String> {
+    match spec.send_if {
+        SendIf::Always => None,
+        SendIf::HasData => {
+            (!m.goals.iter().any(|g| g.actual.is_some())).then(|| "send_if: has_data, and no goal has data".into())
+        }
+        SendIf::OffTrack => (!m
+            .goals
+            .iter()
+            .any(|g| matches!(g.status, Status::OffTrack | Status::AtRisk)))
+        .then(|| "send_if: off_track, and no goal is off track or at risk".into()),
+        SendIf::Changed => (last == Some(fingerprint(m).as_str()))
+            .then(|| "send_if: changed, and no goal's status changed since the last sent run".into()),
+    }
+}
+
+/// Recipients of a channel: each address of an email channel, else the channel itself.
+fn recipients(c: &ChannelSpec) -> Vec<String> {
+    match &c.kind {
+        ChannelKind::Email(e) => e.to.iter().chain(&e.cc).chain(&e.bcc).cloned().collect(),
+        ChannelKind::Slack(_) => vec!["slack-webhook".into()],
+        ChannelKind::Webhook(_) => vec!["webhook".into()],
+        ChannelKind::Outbox { .. } => vec!["outbox".into()],
+    }
+}
+
+struct Rendered {
+    subject: String,
+    text: String,
+    html: crate::report::render::Html,
+    slack: String,
+    json: String,
+}
+
+fn render(plan: &Plan, spec: &ReportSpec, m: &ReportModel) -> Result<Rendered, SendError> {
+    let renderer = Renderer::for_plan(plan).map_err(|e| SendError::Render(e.to_string()))?;
+    let view = renderer.view(m, spec.max_goals);
+    let (html, text) = renderer
+        .email(&view, spec.charts)
+        .map_err(|e| SendError::Render(e.to_string()))?;
+    Ok(Rendered {
+        subject: format!("{}: {}", view.title, view.headline),
+        text,
+        html,
+        slack: serde_json::to_string(&slack::message(&view, &renderer.locale)).expect("JSON"),
+        json: serde_json::to_string(m).expect("JSON"),
+    })
+}
+
+fn email_payload(
+    r: &Rendered,
+    subject_template: &str,
+    title: &str,
+    period: &str,
+    headline: &str,
+    message_id: String,
+) -> EmailPayload {
+    let subject = subject_template
+        .replace("{title}", title)
+        .replace("{period}", period)
+        .replace("{headline}", headline);
+    EmailPayload {
+        subject: if subject_template.is_empty() {
+            r.subject.clone()
+        } else {
+            subject
+        },
+        text: r.text.clone(),
+        html: r.html.html.clone(),
+        images: r
+            .html
+            .images
+            .iter()
+            .map(|i| ImagePayload {
+                cid: i.cid.clone(),
+                filename: i.filename.clone(),
+                png_base64: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &i.png.bytes),
+            })
+            .collect(),
+        message_id,
+    }
+}
+
+/// Sends one report for one period: claim, compute, render, record, deliver.
+pub async fn send_report(
+    plan: &Plan,
+    store: &Store,
+    spec: &ReportSpec,
+    period: Period,
+    opts: &SendOptions,
+) -> Result<SendSummary, SendError> {
+    let key = period.key();
+    let summary = |outcome, note: Option<String>| SendSummary {
+        report: spec.id.clone(),
+        period: key.clone(),
+        outcome,
+        note,
+        sent: 0,
+        failed: 0,
+        pending: 0,
+    };
+    if opts.dry_run {
+        let (m, _) = crate::run::compute(plan, spec, Some(period), opts.as_of).await;
+        let targets: Vec<String> = spec
+            .channels
+            .iter()
+            .flat_map(|c| {
+                recipients(&plan.channels[c])
+                    .into_iter()
+                    .map(move |r| format!("{c}:{r}"))
+            })
+            .collect();
+        let why = skip_reason(spec, &m, None);
+        return Ok(summary(
+            "dry_run",
+            Some(match why {
+                Some(w) => format!("would skip ({w})"),
+                None => format!("would send to {}", targets.join(", ")),
+            }),
+        ));
+    }
+    let now = Utc::now();
+    let run_id = match store.claim_run(&spec.id, &key, opts.force, now).await? {
+        Claim::New(id) => id,
+        Claim::Existing { run_id: 0, .. } => return Ok(summary("claimed_elsewhere", None)),
+        Claim::Existing { pending: 0, status, .. } => {
+            return Ok(summary(
+                "already_sent",
+                Some(format!("the run is {status}; use --force to send again")),
+            ));
+        }
+        Claim::Existing { run_id, .. } => {
+            let mut s = deliver_pending(plan, store, Some(run_id)).await?;
+            s.report = spec.id.clone();
+            s.period = key.clone();
+            s.outcome = "resumed";
+            return Ok(s);
+        }
+    };
+    let (model, failures) = crate::run::compute(plan, spec, Some(period), opts.as_of).await;
+    let last = store.last_sent_fingerprint(&spec.id, run_id).await?;
+    let fp = fingerprint(&model);
+    if let Some(why) = skip_reason(spec, &model, last.as_deref()) {
+        store
+            .finish_run(run_id, "skipped", Some(&why), Some(&fp), Utc::now())
+            .await?;
+        return Ok(summary("skipped", Some(why)));
+    }
+    let r = render(plan, spec, &model)?;
+    let generation = store
+        .runs(Some(&spec.id))
+        .await?
+        .iter()
+        .find(|x| x.0 == run_id)
+        .map_or(0, |x| x.3);
+    let mut new = Vec::new();
+    for cid in &spec.channels {
+        let c = &plan.channels[cid];
+        for rcpt in recipients(c) {
+            let payload = match &c.kind {
+                ChannelKind::Email(e) => {
+                    let mid = message_id(&spec.id, &key, generation, cid, &rcpt, &e.from);
+                    Payload::Email(email_payload(&r, &e.subject, &spec.title, &key, &r.subject, mid))
+                }
+                ChannelKind::Slack(_) => Payload::Slack { body: r.slack.clone() },
+                ChannelKind::Webhook(_) => Payload::Webhook { body: r.json.clone() },
+                ChannelKind::Outbox { .. } => {
+                    let mid = message_id(&spec.id, &key, generation, cid, &rcpt, "reports@goalpost.invalid");
+                    Payload::Outbox {
+                        email: email_payload(&r, "", &spec.title, &key, &r.subject, mid),
+                        json: r.json.clone(),
+                    }
+                }
+            };
+            new.push(NewDelivery {
+                channel: cid.clone(),
+                recipient: rcpt,
+                payload: serde_json::to_string(&payload).expect("JSON"),
+            });
+        }
+    }
+    // Sources that failed are the operator's to fix: say so on the failure channel.
+    for f in &failures {
+        new.extend(notice(
+            plan,
+            &format!("source:{}", f.source),
+            &format!("Goalpost: source {} failed", f.source),
+            &format!(
+                "Report {} for {key} went out with goals marked \"data unavailable\": {f}",
+                spec.id
+            ),
+        ));
+    }
+    store.add_deliveries(run_id, &new, Utc::now()).await?;
+    store.finish_run(run_id, "done", None, Some(&fp), Utc::now()).await?;
+    let mut s = deliver_pending(plan, store, Some(run_id)).await?;
+    s.report = spec.id.clone();
+    s.period = key;
+    s.outcome = "sent";
+    Ok(s)
+}
+
+/// Deliveries that tell the `on_failure` channel something (none when it is not set).
+fn notice(plan: &Plan, key: &str, subject: &str, text: &str) -> Vec<NewDelivery> {
+    let Some(cid) = &plan.on_failure else { return Vec::new() };
+    let c = &plan.channels[cid];
+    let payload = serde_json::to_string(&Payload::Notice {
+        subject: subject.to_string(),
+        text: text.to_string(),
+    })
+    .expect("JSON");
+    recipients(c)
+        .into_iter()
+        .map(|r| NewDelivery {
+            channel: cid.clone(),
+            recipient: format!("{key}→{r}"),
+            payload: payload.clone(),
+        })
+        .collect()
+}
+
+/// Live connections, made once per process and channel.
+#[derive(Default)]
+struct Senders {
+    smtp: HashMap<String, Result<email::Transport, String>>,
+    http: Option<reqwest::Client>,
+}
+
+async fn attempt(plan: &Plan, senders: &mut Senders, d: &Delivery) -> Outcome {
+    let Some(c) = plan.channels.get(&d.channel) else {
+        return Outcome::Failed {
+            error: format!("channel `{}` is no longer in the config", d.channel),
+        };
+    };
+    let payload: Payload = match serde_json::from_str(&d.payload) {
+        Ok(p) => p,
+        Err(e) => {
+            return Outcome::Failed {
+                error: format!("unreadable payload: {e}"),
+            }
+        }
+    };
+    let real_recipient = d.recipient.rsplit('→').next().unwrap_or(&d.recipient).to_string();
+    match (&c.kind, payload) {
+        (ChannelKind::Email(spec), p) => {
+            let transport = match senders
+                .smtp
+                .entry(d.channel.clone())
+                .or_insert_with(|| email::transport(spec))
+            {
+                Ok(t) => t.clone(),
+                Err(e) => return Outcome::Failed { error: e.clone() },
+            };
+            let ep = match p {
+                Payload::Email(ep) | Payload::Outbox { email: ep, .. } => ep,
+                Payload::Notice { subject, text } => EmailPayload {
+                    subject,
+                    html: format!("<pre>{}</pre>", html_escape(&text)),
+                    text,
+                    images: Vec::new(),
+                    message_id: message_id(&d.report, &d.period, d.generation, &d.channel, &d.recipient, &spec.from),
+                },
+                _ => {
+                    return Outcome::Failed {
+                        error: "this payload is not for email".into(),
+                    }
+                }
+            };
+            match email::message(spec, &ep, &real_recipient) {
+                Ok(msg) => email::send(&transport, msg, &ep.message_id).await,
+                Err(error) => Outcome::Failed { error },
+            }
+        }
+        (ChannelKind::Slack(t), p) => {
+            let body = match p {
+                Payload::Slack { body } => body,
+                Payload::Notice { text, .. } => serde_json::json!({ "text": slack::escape(&text) }).to_string(),
+                _ => {
+                    return Outcome::Failed {
+                        error: "this payload is not for Slack".into(),
+                    }
+                }
+            };
+            http::post_slack(senders.http.get_or_insert_with(http::client), t, &body).await
+        }
+        (ChannelKind::Webhook(t), p) => {
+            let body = match p {
+                Payload::Webhook { body } => body,
+                Payload::Notice { subject, text } => {
+                    serde_json::json!({ "event": "delivery_failed", "subject": subject, "text": text }).to_string()
+                }
+                _ => {
+                    return Outcome::Failed {
+                        error: "this payload is not for a webhook".into(),
+                    }
+                }
+            };
+            http::post_webhook(
+                senders.http.get_or_insert_with(http::client),
+                t,
+                &body,
+                Utc::now().timestamp(),
+            )
+            .await
+        }
+        (ChannelKind::Outbox { path }, p) => outbox::write(path, d, &p),
+    }
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// The delay before attempt `attempts + 1`: doubling from `backoff`, capped, ±20% jitter;
+/// a server's Retry-After wins when it asks for longer.
+pub fn next_delay(
+    policy: &crate::config::plan::DeliveryPolicy,
+    attempts: u32,
+    hint: Option<Duration>,
+) -> chrono::Duration {
+    let base = policy.backoff.num_milliseconds().max(1) as f64 * 2f64.powi(attempts.min(30) as i32);
+    let capped = base.min(policy.max_backoff.num_milliseconds() as f64);
+    let jittered = capped * (0.8 + 0.4 * fastrand::f64());
+    let ms = match hint {
+        Some(h) => jittered.max(h.as_millis() as f64),
+        None => jittered,
+    };
+    chrono::Duration::milliseconds(ms as i64)
+}
+
+/// Sends every pending delivery that is due (of one run, or all), waiting for retries
+/// up to the policy's `wait`; what is still pending after that stays for later.
+pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Result<SendSummary, SendError> {
+    let mut senders = Senders::default();
+    let deadline = Utc::now() + plan.delivery.wait;
+    let mut last_send: HashMap<String, std::time::Instant> = HashMap::new();
+    let (mut sent, mut failed) = (0, 0);
+    loop {
+        let pending = store.pending(run).await?;
+        if pending.is_empty() {
+            break;
+        }
+        let now = Utc::now();
+        let due: Vec<&Delivery> = pending
+            .iter()
+            .filter(|d| parse_time(&d.next_attempt_at) <= now)
+            .collect();
+        if due.is_empty() {
+            let next = pending
+                .iter()
+                .map(|d| parse_time(&d.next_attempt_at))
+                .min()
+                .unwrap_or(now);
+            if next > deadline {
+                break;
+            }
+            tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
+            continue;
+        }
+        for d in due {
+            if let Some(rate) = plan.channels.get(&d.channel).and_then(|c| c.max_per_second) {
+                let gap = Duration::from_secs_f64(1.0 / rate);
+                if let Some(prev) = last_send.get(&d.channel) {
+                    let since = prev.elapsed();
+                    if since < gap {
+                        tokio::time::sleep(gap - since).await;
+                    }
+                }
+                last_send.insert(d.channel.clone(), std::time::Instant::now());
+            }
+            let outcome = attempt(plan, &mut senders, d).await;
+            let attempts = d.attempts as u32 + 1;
+            let age = Utc::now() - parse_time(&d.created_at);
+            match outcome {
+                Outcome::Sent { remote_id } => {
+                    store.mark_sent(d.id, &remote_id, Utc::now()).await?;
+                    sent += 1;
+                }
+                Outcome::Retry { error, after }
+                    if attempts < plan.delivery.max_attempts && age < plan.delivery.max_age =>
+                {
+                    let next = Utc::now() + next_delay(&plan.delivery, attempts - 1, after);
+                    store.mark_retry(d.id, &error, next).await?;
+                }
+                Outcome::Retry { error, .. } | Outcome::Failed { error } => {
+                    let error = if matches!(d.status.as_str(), "pending") && attempts >= plan.delivery.max_attempts {
+                        format!("{error} (gave up after {attempts} attempts)")
+                    } else {
+                        error
+                    };
+                    store.mark_failed(d.id, &error).await?;
+                    failed += 1;
+                    // Tell the operator, unless this was itself a notice (no loops).
+                    if !d.recipient.contains('→') {
+                        let notices = notice(
+                            plan,
+                            &format!("delivery:{}", d.id),
+                            &format!("Goalpost: report {} for {} was not delivered", d.report, d.period),
+                            &format!("Delivery to {} / {} failed: {error}", d.channel, d.recipient),
+                        );
+                        if !notices.is_empty() {
+                            store.add_deliveries(d.run_id, &notices, Utc::now()).await?;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let pending = store.pending(run).await?.len();
+    Ok(SendSummary {
+        report: String::new(),
+        period: String::new(),
+        outcome: "delivered",
+        note: None,
+        sent,
+        failed,
+        pending,
+    })
+}
+
+fn parse_time(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .unwrap_or_else(|_| Utc::now())
+}

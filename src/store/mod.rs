@@ -1,0 +1,344 @@
+//! The delivery log: a row per (report, period) run and per (run, channel, recipient)
+//! delivery, in SQLite (the embedded default). Versioned migrations run at open.
+//!
+//! This is what makes sends idempotent: a run is claimed once (a unique key), its
+//! deliveries are written — rendered — before anything is sent, and each delivery is
+//! marked sent the moment its channel accepts it. A crash resumes the pending ones.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::str::FromStr;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+#[error("the delivery log ({what}): {source}")]
+pub struct StoreError {
+    what: &'static str,
+    #[source]
+    source: sqlx::Error,
+}
+
+fn err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError { what, source }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+/// What claiming a (report, period) found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// A new run: compute, render and deliver.
+    New(i64),
+    /// Already run: only its pending deliveries (if any) remain to be sent.
+    Existing { run_id: i64, status: String, pending: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub channel: String,
+    pub recipient: String,
+    pub payload: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Delivery {
+    pub id: i64,
+    pub run_id: i64,
+    pub report: String,
+    pub period: String,
+    pub generation: i64,
+    pub channel: String,
+    pub recipient: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    pub next_attempt_at: String,
+    pub created_at: String,
+    pub sent_at: Option<String>,
+    pub remote_id: Option<String>,
+    #[serde(skip)]
+    pub payload: String,
+}
+
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+const DELIVERY_COLUMNS: &str =
+    "d.id, d.run_id, r.report, r.period, r.generation, d.channel, d.recipient, d.status, d.attempts, \
+     d.last_error, d.next_attempt_at, d.created_at, d.sent_at, d.remote_id, d.payload";
+
+fn delivery_from(row: &sqlx::sqlite::SqliteRow) -> Delivery {
+    Delivery {
+        id: row.get(0),
+        run_id: row.get(1),
+        report: row.get(2),
+        period: row.get(3),
+        generation: row.get(4),
+        channel: row.get(5),
+        recipient: row.get(6),
+        status: row.get(7),
+        attempts: row.get(8),
+        last_error: row.get(9),
+        next_attempt_at: row.get(10),
+        created_at: row.get(11),
+        sent_at: row.get(12),
+        remote_id: row.get(13),
+        payload: row.get(14),
+    }
+}
+
+impl Store {
+    /// Opens (creating) the SQLite file at `path` and runs the migrations.
+    pub async fn open_sqlite(path: &std::path::Path) -> Result<Store, StoreError> {
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(err("open"))?
+            .create_if_missing(true)
+            // WAL + NORMAL: a commit survives the process being killed (it is in the OS
+            // cache), which is the crash that matters here, at a fraction of the cost of FULL.
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(err("open"))?;
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError {
+                what: "migrations",
+                source: sqlx::Error::Migrate(Box::new(e)),
+            })?;
+        Ok(Store { pool })
+    }
+
+    /// Claims the run of `report` for `period`. With `force`, a new generation is
+    /// claimed even when one exists (the re-send is logged as such).
+    pub async fn claim_run(
+        &self,
+        report: &str,
+        period: &str,
+        force: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err("claim"))?;
+        let latest = sqlx::query(
+            "SELECT id, status, generation FROM runs WHERE report = ? AND period = ? ORDER BY generation DESC LIMIT 1",
+        )
+        .bind(report)
+        .bind(period)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err("claim"))?;
+        let generation = match &latest {
+            Some(row) if !force => {
+                let run_id: i64 = row.get(0);
+                let status: String = row.get(1);
+                let pending: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE run_id = ? AND status = 'pending'")
+                        .bind(run_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(err("claim"))?;
+                tx.commit().await.map_err(err("claim"))?;
+                return Ok(Claim::Existing {
+                    run_id,
+                    status,
+                    pending,
+                });
+            }
+            Some(row) => row.get::<i64, _>(2) + 1,
+            None => 0,
+        };
+        let note = force.then_some("forced re-send (--force)");
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO runs (report, period, generation, status, note, started_at) VALUES (?, ?, ?, 'running', ?, ?) \
+             ON CONFLICT (report, period, generation) DO NOTHING RETURNING id",
+        )
+        .bind(report)
+        .bind(period)
+        .bind(generation)
+        .bind(note)
+        .bind(timestamp(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(err("claim"))?;
+        tx.commit().await.map_err(err("claim"))?;
+        match id {
+            Some(id) => Ok(Claim::New(id)),
+            // Another process claimed it between our read and insert: theirs to send.
+            None => Ok(Claim::Existing {
+                run_id: 0,
+                status: "running".into(),
+                pending: 0,
+            }),
+        }
+    }
+
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        status: &str,
+        note: Option<&str>,
+        fingerprint: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        sqlx::query("UPDATE runs SET status = ?, note = COALESCE(?, note), fingerprint = COALESCE(?, fingerprint), finished_at = ? WHERE id = ?")
+            .bind(status)
+            .bind(note)
+            .bind(fingerprint)
+            .bind(timestamp(now))
+            .bind(run_id)
+            .execute(&self.pool)
+            .await
+            .map_err(err("finish run"))?;
+        Ok(())
+    }
+
+    /// Records every delivery of a run, pending, in one transaction (before any is sent).
+    pub async fn add_deliveries(
+        &self,
+        run_id: i64,
+        deliveries: &[NewDelivery],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(err("add deliveries"))?;
+        for d in deliveries {
+            sqlx::query(
+                "INSERT INTO deliveries (run_id, channel, recipient, status, next_attempt_at, created_at, payload) \
+                 VALUES (?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (run_id, channel, recipient) DO NOTHING",
+            )
+            .bind(run_id)
+            .bind(&d.channel)
+            .bind(&d.recipient)
+            .bind(timestamp(now))
+            .bind(timestamp(now))
+            .bind(&d.payload)
+            .execute(&mut *tx)
+            .await
+            .map_err(err("add deliveries"))?;
+        }
+        tx.commit().await.map_err(err("add deliveries"))?;
+        Ok(())
+    }
+
+    /// Pending deliveries (of one run, or all), soonest first.
+    pub async fn pending(&self, run_id: Option<i64>) -> Result<Vec<Delivery>, StoreError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN runs r ON r.id = d.run_id \
+             WHERE d.status = 'pending' AND (? IS NULL OR d.run_id = ?) ORDER BY d.next_attempt_at, d.id"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(run_id)
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("read pending"))?;
+        Ok(rows.iter().map(delivery_from).collect())
+    }
+
+    pub async fn mark_sent(&self, id: i64, remote_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?, remote_id = ?, last_error = NULL WHERE id = ?")
+            .bind(timestamp(now))
+            .bind(remote_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err("mark sent"))?;
+        Ok(())
+    }
+
+    pub async fn mark_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query("UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+            .bind(error)
+            .bind(timestamp(next))
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err("mark retry"))?;
+        Ok(())
+    }
+
+    pub async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+            .bind(error)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err("mark failed"))?;
+        Ok(())
+    }
+
+    /// Puts failed deliveries (one, or all) back to pending, due now; returns how many.
+    pub async fn requeue_failed(&self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let r = sqlx::query("UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE status = 'failed' AND (? IS NULL OR id = ?)")
+            .bind(timestamp(now))
+            .bind(id)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map_err(err("requeue"))?;
+        Ok(r.rows_affected())
+    }
+
+    /// Delivery history, newest first, optionally for one report and/or one status.
+    pub async fn history(
+        &self,
+        report: Option<&str>,
+        status: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN runs r ON r.id = d.run_id \
+             WHERE (? IS NULL OR r.report = ?) AND (? IS NULL OR d.status = ?) ORDER BY d.id DESC LIMIT ?"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(report)
+            .bind(report)
+            .bind(status)
+            .bind(status)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("history"))?;
+        Ok(rows.iter().map(delivery_from).collect())
+    }
+
+    /// The fingerprint of the last run of `report` that sent something (for `send_if: changed`).
+    pub async fn last_sent_fingerprint(&self, report: &str, before_run: i64) -> Result<Option<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT r.fingerprint FROM runs r WHERE r.report = ? AND r.id < ? AND r.status = 'done' \
+             AND EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.id AND d.status = 'sent') ORDER BY r.id DESC LIMIT 1",
+        )
+        .bind(report)
+        .bind(before_run)
+        .fetch_optional(&self.pool)
+        .await
+        .map(Option::flatten)
+        .map_err(err("read fingerprint"))
+    }
+
+    /// Runs of a report, for `history` (including skipped ones).
+    pub async fn runs(
+        &self,
+        report: Option<&str>,
+    ) -> Result<Vec<(i64, String, String, i64, String, Option<String>)>, StoreError> {
+        let rows = sqlx::query("SELECT id, report, period, generation, status, note FROM runs WHERE (? IS NULL OR report = ?) ORDER BY id DESC")
+            .bind(report)
+            .bind(report)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("runs"))?;
+        Ok(rows
+            .iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+            .collect())
+    }
+}

@@ -1,0 +1,375 @@
+//! Delivery through the CLI: idempotent sends, the outbox, Slack and signed webhooks
+//! against local HTTP servers that answer as the real services do, and the delivery log.
+
+use crate::helpers::*;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+/// A small config whose report goes to the channels in `channels_yaml` (and `on_failure` to an outbox).
+pub fn config(channels_yaml: &str, report_channels: &str, extra_top: &str) -> String {
+    format!(
+        r#"timezone: UTC
+store: goalpost.db
+{extra_top}
+delivery: {{ backoff: 200ms, max_backoff: 2s, wait: 20s, max_attempts: 4 }}
+sources:
+  web: {{ type: csv, path: data.csv, dimensions: [channel] }}
+metrics:
+  leads: web.leads
+  spend: web.spend
+goals:
+  leads: {{ name: Leads, kpi: leads, target: {{ at_least: 5 }}, owner: Sara }}
+  cpl: {{ kpi: cpl, target: {{ at_most: 20 }} }}
+reports:
+  monthly:
+    title: Monthly
+    period: previous_month
+    goals: [leads, cpl]
+    channels: [{report_channels}]
+channels:
+{channels_yaml}
+  ops: {{ type: outbox, path: failures }}
+"#
+    )
+}
+
+pub const DATA: &str = "date,channel,leads,spend\n2026-10-01,Paid,4,100\n2026-10-02,Email,3,10\n";
+
+pub fn send(dir: &std::path::Path, extra: &[&str], env: &[(&str, String)]) -> std::process::Output {
+    let mut cmd = goalpost(dir);
+    cmd.args(["send", "monthly", "--as-of", "2026-11-02", "--config", "goalpost.yaml"])
+        .args(extra);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+pub fn history(dir: &std::path::Path) -> Vec<Value> {
+    let out = goalpost(dir)
+        .args(["history", "--format", "json", "--config", "goalpost.yaml"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn sending_twice_delivers_once_and_force_sends_again_on_the_record() {
+    let ws = workspace(
+        &config("  box: { type: outbox, path: outbox }", "box", ""),
+        &[("data.csv", DATA)],
+    );
+    let out = send(ws.path(), &[], &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(stdout_of(&out), "monthly 2026-10: sent (sent 1, failed 0, pending 0)\n");
+    let eml = std::fs::read_to_string(ws.path().join("outbox/monthly/2026-10-g0.eml")).unwrap();
+    assert!(
+        eml.contains("Subject: Monthly: 2 of 2 goals on track for October 2026") || eml.contains("Subject: =?utf-8?"),
+        "{eml}"
+    );
+    assert!(eml.contains("multipart/alternative"));
+    let json: Value =
+        serde_json::from_str(&std::fs::read_to_string(ws.path().join("outbox/monthly/2026-10-g0.json")).unwrap())
+            .unwrap();
+    assert_eq!(json["goals"][0]["actual"], 7.0);
+
+    let again = send(ws.path(), &[], &[]);
+    assert_eq!(
+        stdout_of(&again),
+        "monthly 2026-10: already sent: the run is done; use --force to send again\n"
+    );
+    assert_eq!(history(ws.path()).len(), 1);
+
+    let forced = send(ws.path(), &["--force"], &[]);
+    assert!(stderr_of(&forced).contains("--force sent monthly again"));
+    assert!(ws.path().join("outbox/monthly/2026-10-g1.eml").exists());
+    let h = history(ws.path());
+    assert_eq!(h.len(), 2);
+    assert_eq!(h[0]["generation"], 1);
+}
+
+#[test]
+fn a_dry_run_says_what_would_be_sent_and_records_nothing() {
+    let ws = workspace(
+        &config("  box: { type: outbox, path: outbox }", "box", ""),
+        &[("data.csv", DATA)],
+    );
+    let out = send(ws.path(), &["--dry-run"], &[]);
+    assert_eq!(stdout_of(&out), "monthly 2026-10: dry run: would send to box:outbox\n");
+    assert!(!ws.path().join("outbox").exists());
+    assert!(history(ws.path()).is_empty());
+}
+
+#[test]
+fn a_backfill_sends_one_report_per_period() {
+    let ws = workspace(
+        &config("  box: { type: outbox, path: outbox }", "box", ""),
+        &[("data.csv", DATA)],
+    );
+    let out = goalpost(ws.path())
+        .args([
+            "send",
+            "monthly",
+            "--from",
+            "2026-08",
+            "--to",
+            "2026-10",
+            "--config",
+            "goalpost.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let stdout = stdout_of(&out);
+    let lines: Vec<&str> = stdout.lines().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(lines, ["monthly 2026-08", "monthly 2026-09", "monthly 2026-10"]);
+    assert_eq!(history(ws.path()).len(), 3);
+}
+
+#[test]
+fn send_if_off_track_and_changed_skip_quiet_periods() {
+    let cfg = config("  box: { type: outbox, path: outbox }", "box", "")
+        .replace("    channels: [box]", "    channels: [box]\n    send_if: off_track");
+    let ws = workspace(&cfg, &[("data.csv", DATA)]);
+    let out = send(ws.path(), &[], &[]);
+    assert!(
+        stdout_of(&out).contains("skipped: send_if: off_track, and no goal is off track or at risk"),
+        "{}",
+        stdout_of(&out)
+    );
+    assert!(!ws.path().join("outbox").exists());
+
+    let cfg = config("  box: { type: outbox, path: outbox }", "box", "")
+        .replace("    channels: [box]", "    channels: [box]\n    send_if: changed");
+    let ws = workspace(
+        &cfg,
+        &[(
+            "data.csv",
+            "date,channel,leads,spend\n2026-09-01,Paid,7,10\n2026-10-01,Paid,7,10\n",
+        )],
+    );
+    let sept = send(ws.path(), &["--period", "2026-09"], &[]);
+    assert!(stdout_of(&sept).contains("sent"), "{}", stdout_of(&sept));
+    let oct = send(ws.path(), &["--period", "2026-10"], &[]);
+    assert!(
+        stdout_of(&oct).contains("skipped: send_if: changed"),
+        "{}",
+        stdout_of(&oct)
+    );
+}
+
+fn slack_config() -> String {
+    config(
+        "  team: { type: slack, webhook_url_env: TEST_SLACK_URL, allow_insecure: true }",
+        "team",
+        "on_failure: ops",
+    )
+}
+
+async fn send_async(dir: std::path::PathBuf, env: Vec<(&'static str, String)>) -> std::process::Output {
+    tokio::task::spawn_blocking(move || send(&dir, &[], &env))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn slack_gets_the_blocks_once_on_200_ok() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/services/T/B/X"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let ws = workspace(&slack_config(), &[("data.csv", DATA)]);
+    let url = format!("{}/services/T/B/X", server.uri());
+    let out = send_async(ws.path().to_path_buf(), vec![("TEST_SLACK_URL", url.clone())]).await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let body: Value = server.received_requests().await.unwrap()[0].body_json().unwrap();
+    assert!(body["text"].as_str().unwrap().contains("2 of 2 goals on track"));
+    assert_eq!(body["blocks"][0]["type"], "header");
+    let h = history(ws.path());
+    assert_eq!(h[0]["status"], "sent");
+    assert_eq!(h[0]["remote_id"], "200 ok");
+    assert!(
+        !serde_json::to_string(&h).unwrap().contains("/services/T/B/X"),
+        "the webhook URL is a secret"
+    );
+    // Sending again does not post again (the mock expects exactly one call).
+    let again = send_async(ws.path().to_path_buf(), vec![("TEST_SLACK_URL", url)]).await;
+    assert!(stdout_of(&again).contains("already sent"));
+}
+
+#[tokio::test]
+async fn slack_invalid_blocks_and_a_revoked_webhook_fail_at_once_and_tell_the_operator() {
+    for (status, body, expected) in [
+        (400, "invalid_blocks", "Slack rejected the message (400 invalid_blocks)"),
+        (404, "no_service", "no longer works (404 no_service)"),
+        (410, "channel_is_archived", "410 channel_is_archived"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).set_body_string(body))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let ws = workspace(&slack_config(), &[("data.csv", DATA)]);
+        let out = send_async(
+            ws.path().to_path_buf(),
+            vec![("TEST_SLACK_URL", format!("{}/hook", server.uri()))],
+        )
+        .await;
+        assert_eq!(out.status.code(), Some(3), "{}", stderr_of(&out));
+        let h = history(ws.path());
+        let slack = h.iter().find(|d| d["channel"] == "team").unwrap();
+        assert_eq!(slack["status"], "failed");
+        assert_eq!(slack["attempts"], 1, "a permanent error is not retried");
+        assert!(slack["last_error"].as_str().unwrap().contains(expected), "{slack}");
+        // The operator's channel got a notice with the reason.
+        let notice = h.iter().find(|d| d["channel"] == "ops").unwrap();
+        assert_eq!(notice["status"], "sent");
+        let files: Vec<_> = std::fs::read_dir(ws.path().join("failures/monthly"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let text = std::fs::read_to_string(&files[0]).unwrap();
+        assert!(
+            text.contains("Delivery to team / slack-webhook failed") && text.contains(expected),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn slack_429_waits_as_long_as_retry_after_says_then_sends() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "2"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let ws = workspace(&slack_config(), &[("data.csv", DATA)]);
+    let start = Instant::now();
+    let out = send_async(
+        ws.path().to_path_buf(),
+        vec![("TEST_SLACK_URL", format!("{}/hook", server.uri()))],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2);
+    assert!(
+        start.elapsed() >= Duration::from_secs(2),
+        "Retry-After: 2 was honoured ({:?})",
+        start.elapsed()
+    );
+    let h = history(ws.path());
+    assert_eq!(
+        (h[0]["status"].as_str(), h[0]["attempts"].as_i64()),
+        (Some("sent"), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn slack_500_is_retried_with_backoff_then_sent() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let ws = workspace(&slack_config(), &[("data.csv", DATA)]);
+    let out = send_async(
+        ws.path().to_path_buf(),
+        vec![("TEST_SLACK_URL", format!("{}/hook", server.uri()))],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    assert_eq!(server.received_requests().await.unwrap().len(), 3);
+    assert_eq!(history(ws.path())[0]["attempts"], 3);
+}
+
+#[tokio::test]
+async fn a_webhook_gets_the_report_json_signed_with_hmac_sha256() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/in"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
+    let cfg = config(
+        "  hook: { type: webhook, url_env: TEST_HOOK_URL, secret_env: TEST_HOOK_SECRET, allow_insecure: true }",
+        "hook",
+        "",
+    );
+    let ws = workspace(&cfg, &[("data.csv", DATA)]);
+    let out = send_async(
+        ws.path().to_path_buf(),
+        vec![
+            ("TEST_HOOK_URL", format!("{}/in", server.uri())),
+            ("TEST_HOOK_SECRET", "s3cret".into()),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let req: Request = server.received_requests().await.unwrap().remove(0);
+    let ts = req
+        .headers
+        .get("x-goalpost-timestamp")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    let sig = req
+        .headers
+        .get("x-goalpost-signature")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    // Verify as a receiver would.
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"s3cret").unwrap();
+    mac.update(format!("{ts}.").as_bytes());
+    mac.update(&req.body);
+    assert_eq!(sig, format!("sha256={}", hex::encode(mac.finalize().into_bytes())));
+    let body: Value = serde_json::from_slice(&req.body).unwrap();
+    assert_eq!(body["report"], "monthly");
+    assert_eq!(body["goals"][0]["actual"], 7.0);
+}
+
+#[tokio::test]
+async fn an_insecure_or_malformed_webhook_url_fails_clearly_and_the_other_channels_go_on() {
+    let cfg = config(
+        "  hook: { type: webhook, url_env: TEST_HOOK_URL }\n  box: { type: outbox, path: outbox }",
+        "hook, box",
+        "on_failure: ops",
+    );
+    for (url, expected) in [
+        ("http://127.0.0.1:9/in", "is http://; use https"),
+        ("not a url", "is not a valid URL"),
+    ] {
+        let ws = workspace(&cfg, &[("data.csv", DATA)]);
+        let out = send_async(ws.path().to_path_buf(), vec![("TEST_HOOK_URL", url.to_string())]).await;
+        assert_eq!(out.status.code(), Some(3));
+        let h = history(ws.path());
+        let hook = h.iter().find(|d| d["channel"] == "hook").unwrap();
+        assert!(hook["last_error"].as_str().unwrap().contains(expected), "{hook}");
+        assert!(
+            !hook["last_error"].as_str().unwrap().contains("127.0.0.1:9"),
+            "the URL itself is not shown"
+        );
+        assert_eq!(h.iter().find(|d| d["channel"] == "box").unwrap()["status"], "sent");
+    }
+}
