@@ -131,34 +131,37 @@ pub async fn history(
     }
     let store = Store::open_sqlite(&plan.store).await.map_err(|e| e.to_string())?;
     let rows = store.history(report, status, limit).await.map_err(|e| e.to_string())?;
+    // Written whole, errors ignored: `goalpost history | head` must not panic on a closed pipe.
+    let mut out = String::new();
     if json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("JSON"));
-        return Ok(0);
+        out = serde_json::to_string_pretty(&rows).expect("JSON") + "\n";
+    } else {
+        out.push_str(&format!(
+            "{:>5}  {:<18} {:<9} {:<14} {:<30} {:<8} {:>3}  detail\n",
+            "id", "report", "period", "channel", "recipient", "status", "try"
+        ));
+        for d in rows {
+            let detail = match d.status.as_str() {
+                "sent" => format!("at {}", d.sent_at.unwrap_or_default()),
+                "pending" => format!(
+                    "next try {}{}",
+                    d.next_attempt_at,
+                    d.last_error.map(|e| format!(" — {e}")).unwrap_or_default()
+                ),
+                _ => d.last_error.unwrap_or_default(),
+            };
+            let period = if d.generation > 0 {
+                format!("{}#{}", d.period, d.generation)
+            } else {
+                d.period
+            };
+            out.push_str(&format!(
+                "{:>5}  {:<18} {:<9} {:<14} {:<30} {:<8} {:>3}  {}\n",
+                d.id, d.report, period, d.channel, d.recipient, d.status, d.attempts, detail
+            ));
+        }
     }
-    println!(
-        "{:>5}  {:<18} {:<9} {:<14} {:<30} {:<8} {:>3}  detail",
-        "id", "report", "period", "channel", "recipient", "status", "try"
-    );
-    for d in rows {
-        let detail = match d.status.as_str() {
-            "sent" => format!("at {}", d.sent_at.unwrap_or_default()),
-            "pending" => format!(
-                "next try {}{}",
-                d.next_attempt_at,
-                d.last_error.map(|e| format!(" — {e}")).unwrap_or_default()
-            ),
-            _ => d.last_error.unwrap_or_default(),
-        };
-        let period = if d.generation > 0 {
-            format!("{}#{}", d.period, d.generation)
-        } else {
-            d.period
-        };
-        println!(
-            "{:>5}  {:<18} {:<9} {:<14} {:<30} {:<8} {:>3}  {}",
-            d.id, d.report, period, d.channel, d.recipient, d.status, d.attempts, detail
-        );
-    }
+    let _ = std::io::stdout().write_all(out.as_bytes());
     Ok(0)
 }
 

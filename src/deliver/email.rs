@@ -2,9 +2,10 @@
 //! AUTH from environment variables, pooled connections, multipart/alternative (text +
 //! HTML) with the charts as inline images in multipart/related.
 //!
-//! Each recipient gets their own message (their own delivery row): the headers show
-//! the configured To and Cc lists, but the envelope names only that recipient, so one
-//! bad address cannot fail or duplicate the others', and Bcc stays blind.
+//! Each recipient gets a personal copy addressed to them alone (their own delivery row):
+//! one bad address cannot fail or duplicate the others', an agency never shows one
+//! client's address to another, Bcc stays blind, and no header grows past the 998
+//! characters SMTP allows on a line however many recipients there are.
 
 use super::{EmailPayload, Outcome};
 use crate::config::plan::{EmailSpec, SmtpTls};
@@ -70,12 +71,7 @@ pub fn message(spec: &EmailSpec, p: &EmailPayload, recipient: &str) -> Result<Me
         .from(mailbox(&spec.from)?)
         .subject(p.subject.replace(['\r', '\n'], " "))
         .message_id(Some(p.message_id.clone()));
-    for to in &spec.to {
-        b = b.to(mailbox(to)?);
-    }
-    for cc in &spec.cc {
-        b = b.cc(mailbox(cc)?);
-    }
+    b = b.to(mailbox(recipient)?);
     if let Some(r) = &spec.reply_to {
         b = b.reply_to(mailbox(r)?);
     }

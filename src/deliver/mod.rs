@@ -152,6 +152,7 @@ fn recipients(c: &ChannelSpec) -> Vec<String> {
 
 struct Rendered {
     subject: String,
+    headline: String,
     text: String,
     html: crate::report::render::Html,
     slack: String,
@@ -166,6 +167,7 @@ fn render(plan: &Plan, spec: &ReportSpec, m: &ReportModel) -> Result<Rendered, S
         .map_err(|e| SendError::Render(e.to_string()))?;
     Ok(Rendered {
         subject: format!("{}: {}", view.title, view.headline),
+        headline: view.headline.clone(),
         text,
         html,
         slack: serde_json::to_string(&slack::message(&view, &renderer.locale)).expect("JSON"),
@@ -286,14 +288,14 @@ pub async fn send_report(
             let payload = match &c.kind {
                 ChannelKind::Email(e) => {
                     let mid = message_id(&spec.id, &key, generation, cid, &rcpt, &e.from);
-                    Payload::Email(email_payload(&r, &e.subject, &spec.title, &key, &r.subject, mid))
+                    Payload::Email(email_payload(&r, &e.subject, &spec.title, &key, &r.headline, mid))
                 }
                 ChannelKind::Slack(_) => Payload::Slack { body: r.slack.clone() },
                 ChannelKind::Webhook(_) => Payload::Webhook { body: r.json.clone() },
                 ChannelKind::Outbox { .. } => {
                     let mid = message_id(&spec.id, &key, generation, cid, &rcpt, "reports@goalpost.invalid");
                     Payload::Outbox {
-                        email: email_payload(&r, "", &spec.title, &key, &r.subject, mid),
+                        email: email_payload(&r, "", &spec.title, &key, &r.headline, mid),
                         json: r.json.clone(),
                     }
                 }

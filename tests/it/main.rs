@@ -3,9 +3,11 @@
 mod browser;
 mod check_cli;
 mod delivery;
+mod email;
 mod goal_rules;
 mod helpers;
 mod preview_cli;
 mod properties;
 mod render;
+mod smtp;
 mod sources;
