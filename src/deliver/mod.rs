@@ -13,11 +13,13 @@ use crate::period::{AsOf, Period};
 use crate::report::model::ReportModel;
 use crate::report::render::Renderer;
 use crate::report::slack;
-use crate::store::{Claim, Delivery, NewDelivery, Store, StoreError};
+use crate::store::{Claim, Delivery, NewDelivery, PayloadRef, Store, StoreError};
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What one delivery sends, rendered once when the run is recorded.
@@ -48,7 +50,6 @@ pub struct EmailPayload {
     pub text: String,
     pub html: String,
     pub images: Vec<ImagePayload>,
-    pub message_id: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -175,14 +176,7 @@ fn render(plan: &Plan, spec: &ReportSpec, m: &ReportModel) -> Result<Rendered, S
     })
 }
 
-fn email_payload(
-    r: &Rendered,
-    subject_template: &str,
-    title: &str,
-    period: &str,
-    headline: &str,
-    message_id: String,
-) -> EmailPayload {
+fn email_payload(r: &Rendered, subject_template: &str, title: &str, period: &str, headline: &str) -> EmailPayload {
     let subject = subject_template
         .replace("{title}", title)
         .replace("{period}", period)
@@ -205,7 +199,6 @@ fn email_payload(
                 png_base64: base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &i.png.bytes),
             })
             .collect(),
-        message_id,
     }
 }
 
@@ -275,35 +268,26 @@ pub async fn send_report(
         return Ok(summary("skipped", Some(why)));
     }
     let r = render(plan, spec, &model)?;
-    let generation = store
-        .runs(Some(&spec.id))
-        .await?
-        .iter()
-        .find(|x| x.0 == run_id)
-        .map_or(0, |x| x.3);
+    // One content per channel, shared by its recipients' deliveries.
+    let mut shared: Vec<(String, String)> = Vec::new();
     let mut new = Vec::new();
     for cid in &spec.channels {
         let c = &plan.channels[cid];
+        let payload = match &c.kind {
+            ChannelKind::Email(e) => Payload::Email(email_payload(&r, &e.subject, &spec.title, &key, &r.headline)),
+            ChannelKind::Slack(_) => Payload::Slack { body: r.slack.clone() },
+            ChannelKind::Webhook(_) => Payload::Webhook { body: r.json.clone() },
+            ChannelKind::Outbox { .. } => Payload::Outbox {
+                email: email_payload(&r, "", &spec.title, &key, &r.headline),
+                json: r.json.clone(),
+            },
+        };
+        shared.push((cid.clone(), serde_json::to_string(&payload).expect("JSON")));
         for rcpt in recipients(c) {
-            let payload = match &c.kind {
-                ChannelKind::Email(e) => {
-                    let mid = message_id(&spec.id, &key, generation, cid, &rcpt, &e.from);
-                    Payload::Email(email_payload(&r, &e.subject, &spec.title, &key, &r.headline, mid))
-                }
-                ChannelKind::Slack(_) => Payload::Slack { body: r.slack.clone() },
-                ChannelKind::Webhook(_) => Payload::Webhook { body: r.json.clone() },
-                ChannelKind::Outbox { .. } => {
-                    let mid = message_id(&spec.id, &key, generation, cid, &rcpt, "reports@goalpost.invalid");
-                    Payload::Outbox {
-                        email: email_payload(&r, "", &spec.title, &key, &r.headline, mid),
-                        json: r.json.clone(),
-                    }
-                }
-            };
             new.push(NewDelivery {
                 channel: cid.clone(),
                 recipient: rcpt,
-                payload: serde_json::to_string(&payload).expect("JSON"),
+                payload: PayloadRef::Shared(shared.len() - 1),
             });
         }
     }
@@ -319,7 +303,7 @@ pub async fn send_report(
             ),
         ));
     }
-    store.add_deliveries(run_id, &new, Utc::now()).await?;
+    store.add_deliveries(run_id, &shared, &new, Utc::now()).await?;
     store.finish_run(run_id, "done", None, Some(&fp), Utc::now()).await?;
     let mut s = deliver_pending(plan, store, Some(run_id)).await?;
     s.report = spec.id.clone();
@@ -342,78 +326,91 @@ fn notice(plan: &Plan, key: &str, subject: &str, text: &str) -> Vec<NewDelivery>
         .map(|r| NewDelivery {
             channel: cid.clone(),
             recipient: format!("{key}→{r}"),
-            payload: payload.clone(),
+            payload: PayloadRef::Own(payload.clone()),
         })
         .collect()
 }
 
-/// Live connections, made once per process and channel.
-#[derive(Default)]
+/// Live connections, made once per `deliver_pending` call and channel.
 struct Senders {
     smtp: HashMap<String, Result<email::Transport, String>>,
-    http: Option<reqwest::Client>,
+    http: reqwest::Client,
 }
 
-async fn attempt(plan: &Plan, senders: &mut Senders, d: &Delivery) -> Outcome {
+impl Senders {
+    fn for_plan(plan: &Plan) -> Senders {
+        let smtp = plan
+            .channels
+            .iter()
+            .filter_map(|(id, c)| match &c.kind {
+                ChannelKind::Email(spec) => Some((id.clone(), email::transport(spec))),
+                _ => None,
+            })
+            .collect();
+        Senders {
+            smtp,
+            http: http::client(),
+        }
+    }
+}
+
+async fn attempt(plan: &Plan, senders: &Senders, d: &Delivery, payload: &Payload) -> Outcome {
     let Some(c) = plan.channels.get(&d.channel) else {
         return Outcome::Failed {
             error: format!("channel `{}` is no longer in the config", d.channel),
         };
     };
-    let payload: Payload = match serde_json::from_str(&d.payload) {
-        Ok(p) => p,
-        Err(e) => {
-            return Outcome::Failed {
-                error: format!("unreadable payload: {e}"),
-            }
-        }
-    };
     let real_recipient = d.recipient.rsplit('→').next().unwrap_or(&d.recipient).to_string();
     match (&c.kind, payload) {
         (ChannelKind::Email(spec), p) => {
-            let transport = match senders
-                .smtp
-                .entry(d.channel.clone())
-                .or_insert_with(|| email::transport(spec))
-            {
-                Ok(t) => t.clone(),
-                Err(e) => return Outcome::Failed { error: e.clone() },
+            let transport = match senders.smtp.get(&d.channel) {
+                Some(Ok(t)) => t,
+                Some(Err(e)) => return Outcome::Failed { error: e.clone() },
+                None => {
+                    return Outcome::Failed {
+                        error: "no SMTP transport".into(),
+                    }
+                }
             };
+            let notice;
             let ep = match p {
                 Payload::Email(ep) | Payload::Outbox { email: ep, .. } => ep,
-                Payload::Notice { subject, text } => EmailPayload {
-                    subject,
-                    html: format!("<pre>{}</pre>", html_escape(&text)),
-                    text,
-                    images: Vec::new(),
-                    message_id: message_id(&d.report, &d.period, d.generation, &d.channel, &d.recipient, &spec.from),
-                },
+                Payload::Notice { subject, text } => {
+                    notice = EmailPayload {
+                        subject: subject.clone(),
+                        html: format!("<pre>{}</pre>", html_escape(text)),
+                        text: text.clone(),
+                        images: Vec::new(),
+                    };
+                    &notice
+                }
                 _ => {
                     return Outcome::Failed {
                         error: "this payload is not for email".into(),
                     }
                 }
             };
-            match email::message(spec, &ep, &real_recipient) {
-                Ok(msg) => email::send(&transport, msg, &ep.message_id).await,
+            let mid = message_id(&d.report, &d.period, d.generation, &d.channel, &d.recipient, &spec.from);
+            match email::message(spec, ep, &mid, &real_recipient) {
+                Ok(msg) => email::send(transport, msg, &mid).await,
                 Err(error) => Outcome::Failed { error },
             }
         }
         (ChannelKind::Slack(t), p) => {
             let body = match p {
-                Payload::Slack { body } => body,
-                Payload::Notice { text, .. } => serde_json::json!({ "text": slack::escape(&text) }).to_string(),
+                Payload::Slack { body } => body.clone(),
+                Payload::Notice { text, .. } => serde_json::json!({ "text": slack::escape(text) }).to_string(),
                 _ => {
                     return Outcome::Failed {
                         error: "this payload is not for Slack".into(),
                     }
                 }
             };
-            http::post_slack(senders.http.get_or_insert_with(http::client), t, &body).await
+            http::post_slack(&senders.http, t, &body).await
         }
         (ChannelKind::Webhook(t), p) => {
             let body = match p {
-                Payload::Webhook { body } => body,
+                Payload::Webhook { body } => body.clone(),
                 Payload::Notice { subject, text } => {
                     serde_json::json!({ "event": "delivery_failed", "subject": subject, "text": text }).to_string()
                 }
@@ -423,15 +420,19 @@ async fn attempt(plan: &Plan, senders: &mut Senders, d: &Delivery) -> Outcome {
                     }
                 }
             };
-            http::post_webhook(
-                senders.http.get_or_insert_with(http::client),
-                t,
-                &body,
-                Utc::now().timestamp(),
-            )
-            .await
+            http::post_webhook(&senders.http, t, &body, Utc::now().timestamp()).await
         }
-        (ChannelKind::Outbox { path }, p) => outbox::write(path, d, &p),
+        (ChannelKind::Outbox { path }, p) => {
+            let mid = message_id(
+                &d.report,
+                &d.period,
+                d.generation,
+                &d.channel,
+                &d.recipient,
+                "reports@goalpost.invalid",
+            );
+            outbox::write(path, d, p, &mid)
+        }
     }
 }
 
@@ -456,11 +457,18 @@ pub fn next_delay(
     chrono::Duration::milliseconds(ms as i64)
 }
 
+/// How many deliveries of unthrottled channels are in flight at once.
+const CONCURRENCY: usize = 8;
+
 /// Sends every pending delivery that is due (of one run, or all), waiting for retries
 /// up to the policy's `wait`; what is still pending after that stays for later.
+/// Channels with `max_per_second` are sent one at a time at that pace; the others
+/// `CONCURRENCY` at a time over pooled connections. Each outcome is recorded the
+/// moment it is known, so a crash loses no record of a send.
 pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Result<SendSummary, SendError> {
-    let mut senders = Senders::default();
+    let senders = Senders::for_plan(plan);
     let deadline = Utc::now() + plan.delivery.wait;
+    let mut payloads: HashMap<i64, Arc<Payload>> = HashMap::new();
     let mut last_send: HashMap<String, std::time::Instant> = HashMap::new();
     let (mut sent, mut failed) = (0, 0);
     loop {
@@ -469,9 +477,10 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
             break;
         }
         let now = Utc::now();
-        let due: Vec<&Delivery> = pending
+        let due: Vec<Delivery> = pending
             .iter()
             .filter(|d| parse_time(&d.next_attempt_at) <= now)
+            .cloned()
             .collect();
         if due.is_empty() {
             let next = pending
@@ -485,51 +494,74 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
             tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
             continue;
         }
-        for d in due {
-            if let Some(rate) = plan.channels.get(&d.channel).and_then(|c| c.max_per_second) {
-                let gap = Duration::from_secs_f64(1.0 / rate);
-                if let Some(prev) = last_send.get(&d.channel) {
-                    let since = prev.elapsed();
-                    if since < gap {
-                        tokio::time::sleep(gap - since).await;
-                    }
+        // Shared contents, read and parsed once.
+        for d in &due {
+            if let Some(id) = d.payload_id {
+                if let std::collections::hash_map::Entry::Vacant(e) = payloads.entry(id) {
+                    let body = store.payload(id).await?;
+                    let parsed = serde_json::from_str(&body)
+                        .map_err(|e| SendError::Render(format!("stored content {id}: {e}")))?;
+                    e.insert(Arc::new(parsed));
                 }
-                last_send.insert(d.channel.clone(), std::time::Instant::now());
             }
-            let outcome = attempt(plan, &mut senders, d).await;
-            let attempts = d.attempts as u32 + 1;
-            let age = Utc::now() - parse_time(&d.created_at);
-            match outcome {
-                Outcome::Sent { remote_id } => {
-                    store.mark_sent(d.id, &remote_id, Utc::now()).await?;
-                    sent += 1;
+        }
+        let content = |d: &Delivery| -> Result<Arc<Payload>, String> {
+            match d.payload_id {
+                Some(id) => Ok(payloads[&id].clone()),
+                None => serde_json::from_str(&d.payload)
+                    .map(Arc::new)
+                    .map_err(|e| format!("unreadable payload: {e}")),
+            }
+        };
+        let (throttled, free): (Vec<Delivery>, Vec<Delivery>) = due.into_iter().partition(|d| {
+            plan.channels
+                .get(&d.channel)
+                .is_some_and(|c| c.max_per_second.is_some())
+        });
+        let mut done: Vec<(Delivery, Outcome)> = Vec::new();
+        for d in throttled {
+            let rate = plan.channels[&d.channel].max_per_second.unwrap_or(1.0);
+            let gap = Duration::from_secs_f64(1.0 / rate);
+            if let Some(prev) = last_send.get(&d.channel) {
+                let since = prev.elapsed();
+                if since < gap {
+                    tokio::time::sleep(gap - since).await;
                 }
-                Outcome::Retry { error, after }
-                    if attempts < plan.delivery.max_attempts && age < plan.delivery.max_age =>
-                {
-                    let next = Utc::now() + next_delay(&plan.delivery, attempts - 1, after);
-                    store.mark_retry(d.id, &error, next).await?;
-                }
-                Outcome::Retry { error, .. } | Outcome::Failed { error } => {
-                    let error = if matches!(d.status.as_str(), "pending") && attempts >= plan.delivery.max_attempts {
-                        format!("{error} (gave up after {attempts} attempts)")
-                    } else {
-                        error
+            }
+            last_send.insert(d.channel.clone(), std::time::Instant::now());
+            let outcome = match content(&d) {
+                Ok(p) => attempt(plan, &senders, &d, &p).await,
+                Err(error) => Outcome::Failed { error },
+            };
+            record(plan, store, &d, &outcome).await?;
+            done.push((d, outcome));
+        }
+        let concurrent: Vec<Result<(Delivery, Outcome), SendError>> = futures::stream::iter(free)
+            .map(|d| {
+                let p = content(&d);
+                let senders = &senders;
+                async move {
+                    let outcome = match p {
+                        Ok(p) => attempt(plan, senders, &d, &p).await,
+                        Err(error) => Outcome::Failed { error },
                     };
-                    store.mark_failed(d.id, &error).await?;
+                    record(plan, store, &d, &outcome).await?;
+                    Ok((d, outcome))
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        for r in concurrent {
+            done.push(r?);
+        }
+        for (d, outcome) in done {
+            match settle(plan, &d, &outcome) {
+                (Settled::Sent, _) => sent += 1,
+                (Settled::Retry, _) => {}
+                (Settled::Failed(why), _) => {
                     failed += 1;
-                    // Tell the operator, unless this was itself a notice (no loops).
-                    if !d.recipient.contains('→') {
-                        let notices = notice(
-                            plan,
-                            &format!("delivery:{}", d.id),
-                            &format!("Goalpost: report {} for {} was not delivered", d.report, d.period),
-                            &format!("Delivery to {} / {} failed: {error}", d.channel, d.recipient),
-                        );
-                        if !notices.is_empty() {
-                            store.add_deliveries(d.run_id, &notices, Utc::now()).await?;
-                        }
-                    }
+                    notify_failure(plan, store, &d, &why).await?;
                 }
             }
         }
@@ -544,6 +576,62 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
         failed,
         pending,
     })
+}
+
+/// What an outcome means for the delivery row.
+enum Settled {
+    Sent,
+    Retry,
+    /// Failed, with the message kept in the log.
+    Failed(String),
+}
+
+fn settle(plan: &Plan, d: &Delivery, outcome: &Outcome) -> (Settled, Option<DateTime<Utc>>) {
+    let attempts = d.attempts as u32 + 1;
+    let age = Utc::now() - parse_time(&d.created_at);
+    match outcome {
+        Outcome::Sent { .. } => (Settled::Sent, None),
+        Outcome::Retry { after, .. } if attempts < plan.delivery.max_attempts && age < plan.delivery.max_age => (
+            Settled::Retry,
+            Some(Utc::now() + next_delay(&plan.delivery, attempts - 1, *after)),
+        ),
+        Outcome::Retry { error, .. } if attempts >= plan.delivery.max_attempts => (
+            Settled::Failed(format!("{error} (gave up after {attempts} attempts)")),
+            None,
+        ),
+        Outcome::Retry { error, .. } => (
+            Settled::Failed(format!("{error} (gave up: older than the maximum age)")),
+            None,
+        ),
+        Outcome::Failed { error } => (Settled::Failed(error.clone()), None),
+    }
+}
+
+async fn record(plan: &Plan, store: &Store, d: &Delivery, outcome: &Outcome) -> Result<(), SendError> {
+    match (settle(plan, d, outcome), outcome) {
+        ((Settled::Sent, _), Outcome::Sent { remote_id }) => store.mark_sent(d.id, remote_id, Utc::now()).await?,
+        ((Settled::Retry, Some(next)), Outcome::Retry { error, .. }) => store.mark_retry(d.id, error, next).await?,
+        ((Settled::Failed(why), _), _) => store.mark_failed(d.id, &why).await?,
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Queues a notice to the `on_failure` channel (not for a notice itself: no loops).
+async fn notify_failure(plan: &Plan, store: &Store, d: &Delivery, why: &str) -> Result<(), SendError> {
+    if d.recipient.contains('→') {
+        return Ok(());
+    }
+    let notices = notice(
+        plan,
+        &format!("delivery:{}", d.id),
+        &format!("Goalpost: report {} for {} was not delivered", d.report, d.period),
+        &format!("Delivery to {} / {} failed: {why}", d.channel, d.recipient),
+    );
+    if !notices.is_empty() {
+        store.add_deliveries(d.run_id, &[], &notices, Utc::now()).await?;
+    }
+    Ok(())
 }
 
 fn parse_time(s: &str) -> DateTime<Utc> {

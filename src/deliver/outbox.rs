@@ -25,7 +25,7 @@ fn safe(s: &str) -> String {
         .collect()
 }
 
-pub fn write(dir: &Path, d: &Delivery, payload: &Payload) -> Outcome {
+pub fn write(dir: &Path, d: &Delivery, payload: &Payload, message_id: &str) -> Outcome {
     let folder = dir.join(safe(&d.report));
     if let Err(e) = std::fs::create_dir_all(&folder) {
         return Outcome::Failed {
@@ -51,7 +51,7 @@ pub fn write(dir: &Path, d: &Delivery, payload: &Payload) -> Outcome {
                 ca_file: None,
                 list_unsubscribe: None,
             };
-            match super::email::message(&spec, email, "outbox@goalpost.invalid") {
+            match super::email::message(&spec, email, message_id, "outbox@goalpost.invalid") {
                 Ok(msg) => write_atomic(&folder.join(format!("{stem}.eml")), &msg.formatted())
                     .and_then(|_| write_atomic(&folder.join(format!("{stem}.json")), json.as_bytes())),
                 Err(error) => return Outcome::Failed { error },

@@ -42,7 +42,15 @@ pub enum Claim {
 pub struct NewDelivery {
     pub channel: String,
     pub recipient: String,
-    pub payload: String,
+    pub payload: PayloadRef,
+}
+
+/// A delivery's content: its own (small notices), or shared with the run's other
+/// deliveries on the same channel (index into the `shared` list of `add_deliveries`).
+#[derive(Debug, Clone)]
+pub enum PayloadRef {
+    Own(String),
+    Shared(usize),
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -61,8 +69,11 @@ pub struct Delivery {
     pub created_at: String,
     pub sent_at: Option<String>,
     pub remote_id: Option<String>,
+    /// The delivery's own content (notices); report content is shared, see `payload_id`.
     #[serde(skip)]
     pub payload: String,
+    #[serde(skip)]
+    pub payload_id: Option<i64>,
 }
 
 pub fn timestamp(t: DateTime<Utc>) -> String {
@@ -71,7 +82,9 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
 
 const DELIVERY_COLUMNS: &str =
     "d.id, d.run_id, r.report, r.period, r.generation, d.channel, d.recipient, d.status, d.attempts, \
-     d.last_error, d.next_attempt_at, d.created_at, d.sent_at, d.remote_id, d.payload";
+     d.last_error, d.next_attempt_at, d.created_at, d.sent_at, d.remote_id, d.payload, d.payload_id";
+
+const DELIVERY_FROM: &str = "deliveries d JOIN runs r ON r.id = d.run_id";
 
 fn delivery_from(row: &sqlx::sqlite::SqliteRow) -> Delivery {
     Delivery {
@@ -90,6 +103,7 @@ fn delivery_from(row: &sqlx::sqlite::SqliteRow) -> Delivery {
         sent_at: row.get(12),
         remote_id: row.get(13),
         payload: row.get(14),
+        payload_id: row.get(15),
     }
 }
 
@@ -203,24 +217,44 @@ impl Store {
     }
 
     /// Records every delivery of a run, pending, in one transaction (before any is sent).
+    /// `shared` are (channel, body) contents that deliveries point to by index.
     pub async fn add_deliveries(
         &self,
         run_id: i64,
+        shared: &[(String, String)],
         deliveries: &[NewDelivery],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await.map_err(err("add deliveries"))?;
+        let mut ids = Vec::with_capacity(shared.len());
+        for (channel, body) in shared {
+            let id: i64 =
+                sqlx::query_scalar("INSERT INTO payloads (run_id, channel, body) VALUES (?, ?, ?) RETURNING id")
+                    .bind(run_id)
+                    .bind(channel)
+                    .bind(body)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(err("add deliveries"))?;
+            ids.push(id);
+        }
+        let now = timestamp(now);
         for d in deliveries {
+            let (own, shared_id) = match &d.payload {
+                PayloadRef::Own(body) => (body.as_str(), None),
+                PayloadRef::Shared(i) => ("", Some(ids[*i])),
+            };
             sqlx::query(
-                "INSERT INTO deliveries (run_id, channel, recipient, status, next_attempt_at, created_at, payload) \
-                 VALUES (?, ?, ?, 'pending', ?, ?, ?) ON CONFLICT (run_id, channel, recipient) DO NOTHING",
+                "INSERT INTO deliveries (run_id, channel, recipient, status, next_attempt_at, created_at, payload, payload_id) \
+                 VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT (run_id, channel, recipient) DO NOTHING",
             )
             .bind(run_id)
             .bind(&d.channel)
             .bind(&d.recipient)
-            .bind(timestamp(now))
-            .bind(timestamp(now))
-            .bind(&d.payload)
+            .bind(&now)
+            .bind(&now)
+            .bind(own)
+            .bind(shared_id)
             .execute(&mut *tx)
             .await
             .map_err(err("add deliveries"))?;
@@ -232,7 +266,7 @@ impl Store {
     /// Pending deliveries (of one run, or all), soonest first.
     pub async fn pending(&self, run_id: Option<i64>) -> Result<Vec<Delivery>, StoreError> {
         let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN runs r ON r.id = d.run_id \
+            "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
              WHERE d.status = 'pending' AND (? IS NULL OR d.run_id = ?) ORDER BY d.next_attempt_at, d.id"
         );
         let rows = sqlx::query(&sql)
@@ -242,6 +276,15 @@ impl Store {
             .await
             .map_err(err("read pending"))?;
         Ok(rows.iter().map(delivery_from).collect())
+    }
+
+    /// A shared content body (see `PayloadRef::Shared`).
+    pub async fn payload(&self, id: i64) -> Result<String, StoreError> {
+        sqlx::query_scalar("SELECT body FROM payloads WHERE id = ?")
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(err("read payload"))
     }
 
     pub async fn mark_sent(&self, id: i64, remote_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
@@ -296,7 +339,7 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<Delivery>, StoreError> {
         let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM deliveries d JOIN runs r ON r.id = d.run_id \
+            "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
              WHERE (? IS NULL OR r.report = ?) AND (? IS NULL OR d.status = ?) ORDER BY d.id DESC LIMIT ?"
         );
         let rows = sqlx::query(&sql)
