@@ -373,3 +373,55 @@ async fn an_insecure_or_malformed_webhook_url_fails_clearly_and_the_other_channe
         assert_eq!(h.iter().find(|d| d["channel"] == "box").unwrap()["status"], "sent");
     }
 }
+
+#[tokio::test]
+async fn retry_failed_sends_again_what_failed_once_the_cause_is_fixed() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_string("no_service"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&server)
+        .await;
+    let ws = workspace(&slack_config(), &[("data.csv", DATA)]);
+    let env = vec![("TEST_SLACK_URL", format!("{}/hook", server.uri()))];
+    let out = send_async(ws.path().to_path_buf(), env.clone()).await;
+    assert_eq!(out.status.code(), Some(3));
+    let failed_id = history(ws.path()).iter().find(|d| d["channel"] == "team").unwrap()["id"]
+        .as_i64()
+        .unwrap();
+    let dir = ws.path().to_path_buf();
+    let retry = tokio::task::spawn_blocking(move || {
+        let mut cmd = goalpost(&dir);
+        cmd.args([
+            "retry",
+            "--delivery",
+            &failed_id.to_string(),
+            "--config",
+            "goalpost.yaml",
+        ]);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(retry.status.success(), "{}", stderr_of(&retry));
+    assert_eq!(stdout_of(&retry), "requeued 1; sent 1, failed 0, pending 0\n");
+    let h = history(ws.path());
+    let team = h.iter().find(|d| d["channel"] == "team").unwrap();
+    assert_eq!(
+        (team["status"].as_str(), team["attempts"].as_i64()),
+        (Some("sent"), Some(2))
+    );
+    // An unknown id is a clear error.
+    let out = goalpost(ws.path())
+        .args(["retry", "--delivery", "999", "--config", "goalpost.yaml"])
+        .output()
+        .unwrap();
+    assert!(stderr_of(&out).contains("delivery 999 is not a failed delivery"));
+}
