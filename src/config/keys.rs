@@ -177,6 +177,11 @@ pub const GOAL: &[Key] = &[
     ),
     key("owner", STR, "who acts on it"),
     key(
+        "owner_email",
+        STR,
+        "where the owner is told when the goal needs attention (with a report's notify_owners)",
+    ),
+    key(
         "priority",
         r#"{"enum":["primary","secondary"]}"#,
         "primary goals come first (default primary)",
@@ -266,6 +271,16 @@ pub const REPORT: &[Key] = &[
         "when to send (default always)",
     ),
     key("schedule", STR, "cron expression (used by the daemon)"),
+    key(
+        "notify_owners",
+        r#"{"enum":["off_track","at_risk"]}"#,
+        "also send each owner the goals of theirs that are off track (or at risk too)",
+    ),
+    key(
+        "owners_channel",
+        STR,
+        "the email channel for owner notices (default: the report's first email channel)",
+    ),
     key(
         "max_goals",
         r#"{"type":"integer","minimum":1}"#,

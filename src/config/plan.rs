@@ -174,6 +174,8 @@ pub struct Goal {
     pub target: Target,
     pub grain: Grain,
     pub owner: Option<String>,
+    /// Validated address for owner notices.
+    pub owner_email: Option<String>,
     pub priority: Priority,
     pub objective: Option<String>,
     /// How far below target still counts as at risk rather than off track (0.1 = 10%).
@@ -222,6 +224,9 @@ pub struct ReportSpec {
     pub history: usize,
     pub charts: bool,
     pub send_if: SendIf,
+    /// Statuses that make an owner get a notice of their goals (empty: none).
+    pub notify_owners: Vec<crate::goal::Status>,
+    pub owners_channel: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -686,6 +686,12 @@ impl Reader<'_> {
                 target,
                 grain,
                 owner: field(fields, "owner").and_then(|x| self.string(x, "owner")),
+                owner_email: field(fields, "owner_email").and_then(|x| {
+                    let s = self.string(x, "owner_email")?;
+                    crate::deliver::email::parse_address(&s)
+                        .map_err(|e| self.diags.error(&x.loc, format!("{what}: `owner_email`: {e}")))
+                        .ok()
+                }),
                 priority,
                 objective: field(fields, "objective").and_then(|x| self.string(x, "objective")),
                 tolerance,
@@ -1247,6 +1253,44 @@ impl Reader<'_> {
                 Some("has_data") => SendIf::HasData,
                 _ => SendIf::Always,
             };
+            let notify_owners = match field(fields, "notify_owners")
+                .and_then(|x| self.one_of(x, "notify_owners", &["off_track", "at_risk"]))
+                .as_deref()
+            {
+                Some("off_track") => vec![crate::goal::Status::OffTrack],
+                Some("at_risk") => vec![crate::goal::Status::OffTrack, crate::goal::Status::AtRisk],
+                _ => Vec::new(),
+            };
+            let owners_channel = if notify_owners.is_empty() {
+                None
+            } else {
+                let named = field(fields, "owners_channel")
+                    .and_then(|x| self.string(x, "owners_channel").map(|s| (s, x.loc.clone())));
+                let candidate = named.clone().map(|(s, _)| s).or_else(|| {
+                    channel_ids
+                        .iter()
+                        .find(|c| matches!(channels.get(*c).map(|c| &c.kind), Some(ChannelKind::Email(_))))
+                        .cloned()
+                });
+                match candidate {
+                    Some(c) if matches!(channels.get(&c).map(|x| &x.kind), Some(ChannelKind::Email(_))) => Some(c),
+                    Some(c) => {
+                        let loc = named.map(|(_, l)| l).unwrap_or_else(|| n.loc.clone());
+                        self.diags.error(
+                            &loc,
+                            format!("{what}: owner notices need an email channel, and `{c}` is not one"),
+                        );
+                        None
+                    }
+                    None => {
+                        self.diags.error(
+                            &n.loc,
+                            format!("{what}: `notify_owners` needs an email channel (`owners_channel`)"),
+                        );
+                        None
+                    }
+                }
+            };
             let max_goals = whole(self, "max_goals", 8, 1);
             let history = whole(self, "history", 6, 0);
             let charts = match field(fields, "charts") {
@@ -1283,6 +1327,8 @@ impl Reader<'_> {
                     history,
                     charts,
                     send_if,
+                    notify_owners,
+                    owners_channel,
                 },
             );
         }

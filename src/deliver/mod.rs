@@ -291,6 +291,7 @@ pub async fn send_report(
             });
         }
     }
+    new.extend(owner_notices(plan, spec, &model)?);
     // Sources that failed are the operator's to fix: say so on the failure channel.
     for f in &failures {
         new.extend(notice(
@@ -310,6 +311,48 @@ pub async fn send_report(
     s.period = key;
     s.outcome = "sent";
     Ok(s)
+}
+
+/// With `notify_owners`, each owner whose goals are off track (or at risk) gets a short
+/// report of just those goals, on the report's email channel for owners.
+fn owner_notices(plan: &Plan, spec: &ReportSpec, model: &ReportModel) -> Result<Vec<NewDelivery>, SendError> {
+    let Some(channel) = &spec.owners_channel else {
+        return Ok(Vec::new());
+    };
+    let mut by_owner: Vec<(String, Vec<String>)> = Vec::new();
+    for v in model.goals.iter().filter(|v| spec.notify_owners.contains(&v.status)) {
+        let Some(email) = plan.goals.get(&v.id).and_then(|g| g.owner_email.clone()) else {
+            continue;
+        };
+        match by_owner.iter_mut().find(|(e, _)| *e == email) {
+            Some((_, ids)) => ids.push(v.id.clone()),
+            None => by_owner.push((email, vec![v.id.clone()])),
+        }
+    }
+    let mut out = Vec::new();
+    for (email, ids) in by_owner {
+        let mut m = model.clone();
+        m.goals.retain(|g| ids.contains(&g.id));
+        m.funnels.clear();
+        m.breakdowns.clear();
+        m.summary = crate::report::model::Summary::of(&m.goals);
+        let locale = crate::report::locale::Locale::load(
+            &plan.locale,
+            plan.arabic_digits,
+            &plan.currency,
+            plan.templates.as_deref(),
+        )
+        .map_err(|e| SendError::Render(e.to_string()))?;
+        m.title = locale.fill("owner_title", &[("title", &spec.title)]);
+        let r = render(plan, spec, &m)?;
+        let payload = Payload::Email(email_payload(&r, "", &m.title, &model.period.key, &r.headline));
+        out.push(NewDelivery {
+            channel: channel.clone(),
+            recipient: format!("owner:{email}"),
+            payload: PayloadRef::Own(serde_json::to_string(&payload).expect("JSON")),
+        });
+    }
+    Ok(out)
 }
 
 /// Deliveries that tell the `on_failure` channel something (none when it is not set).
@@ -360,7 +403,14 @@ async fn attempt(plan: &Plan, senders: &Senders, d: &Delivery, payload: &Payload
             error: format!("channel `{}` is no longer in the config", d.channel),
         };
     };
-    let real_recipient = d.recipient.rsplit('→').next().unwrap_or(&d.recipient).to_string();
+    // Notices are keyed `what→recipient`, owner notices `owner:address`.
+    let real_recipient = d
+        .recipient
+        .rsplit('→')
+        .next()
+        .unwrap_or(&d.recipient)
+        .trim_start_matches("owner:")
+        .to_string();
     match (&c.kind, payload) {
         (ChannelKind::Email(spec), p) => {
             let transport = match senders.smtp.get(&d.channel) {

@@ -65,6 +65,25 @@ pub struct Summary {
 }
 
 impl Summary {
+    /// Counts the statuses of `goals`.
+    pub fn of(goals: &[Verdict]) -> Summary {
+        let mut s = Summary {
+            total: goals.len(),
+            ..Summary::default()
+        };
+        for v in goals {
+            match v.status {
+                Status::Met => s.met += 1,
+                Status::OnTrack => s.on_track += 1,
+                Status::AtRisk => s.at_risk += 1,
+                Status::OffTrack => s.off_track += 1,
+                Status::TooEarly => s.too_early += 1,
+                Status::NoData => s.no_data += 1,
+            }
+        }
+        s
+    }
+
     /// Goals that are met or on track.
     pub fn good(&self) -> usize {
         self.met + self.on_track
@@ -243,20 +262,7 @@ pub fn build(
     // Primary goals first; otherwise the configured order.
     goals.sort_by_key(|v| v.priority != "primary");
 
-    let mut summary = Summary {
-        total: goals.len(),
-        ..Summary::default()
-    };
-    for v in &goals {
-        match v.status {
-            Status::Met => summary.met += 1,
-            Status::OnTrack => summary.on_track += 1,
-            Status::AtRisk => summary.at_risk += 1,
-            Status::OffTrack => summary.off_track += 1,
-            Status::TooEarly => summary.too_early += 1,
-            Status::NoData => summary.no_data += 1,
-        }
-    }
+    let summary = Summary::of(&goals);
 
     let funnels = spec
         .funnels

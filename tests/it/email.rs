@@ -281,3 +281,38 @@ fn a_send_killed_mid_way_resumes_and_every_recipient_gets_exactly_one() {
     got.sort();
     assert_eq!(got, recipients, "every recipient exactly once");
 }
+
+#[test]
+fn owners_of_off_track_goals_get_just_their_goals() {
+    let server = SmtpServer::start(&[]);
+    let channel = format!(
+        "  mail:\n    type: email\n    smtp: smtp://127.0.0.1:{}\n    tls: none\n    from: reports@agency.example\n    to: [team@agency.example]\n",
+        server.port
+    );
+    // Leads (7) meet 5; CPL (110 / 7 = 15.7) misses 10: only the CPL owner is told.
+    let cfg = crate::delivery::config(&channel, "mail", "")
+        .replace("owner: Sara }", "owner: Sara, owner_email: sara@client.example }")
+        .replace(
+            "  cpl: { kpi: cpl, target: { at_most: 20 } }",
+            "  cpl: { kpi: cpl, target: { at_most: 10 }, owner: Omar, owner_email: omar@client.example }",
+        )
+        .replace(
+            "    channels: [mail]",
+            "    channels: [mail]\n    notify_owners: off_track",
+        );
+    let ws = workspace(&cfg, &[("data.csv", DATA)]);
+    let out = send(ws.path(), &[], &[]);
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let got = server.received();
+    let mut rcpts: Vec<String> = got.iter().map(|m| m.rcpt_tos.join(",")).collect();
+    rcpts.sort();
+    assert_eq!(rcpts, ["omar@client.example", "team@agency.example"]);
+    let omar = got.iter().find(|m| m.rcpt_tos == ["omar@client.example"]).unwrap();
+    let msg = MessageParser::default().parse(&omar.raw).unwrap();
+    assert_eq!(
+        msg.subject(),
+        Some("Monthly: your goals that need attention: 0 of 1 goals on track for October 2026")
+    );
+    let text = msg.body_text(0).unwrap();
+    assert!(text.contains("Cost per lead") && !text.contains("Leads:"), "{text}");
+}
