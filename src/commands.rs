@@ -57,6 +57,14 @@ pub async fn send(plan: &Plan, args: &SendArgs<'_>) -> Result<u8, String> {
         None => AsOf::now(plan.timezone),
     };
     let periods = periods(plan, args, &as_of)?;
+    // A period that has not started would be judged on other dates' data and then block its real send.
+    if let Some(p) = periods.iter().find(|p| p.start > as_of.date) {
+        return Err(format!(
+            "{} has not started on {} (the as-of date): nothing to send yet",
+            p.key(),
+            as_of.date
+        ));
+    }
     let store = Store::open_sqlite(&plan.store).await.map_err(|e| e.to_string())?;
     let spec = &plan.reports[args.report];
     let opts = SendOptions {

@@ -107,6 +107,8 @@ pub struct Facts {
     /// End-of-period projection (additive KPIs in a running period), else `None`.
     pub projected: Option<f64>,
     pub additive: bool,
+    /// Can only grow over the period (see `Kpi::monotonic`).
+    pub monotonic: bool,
     pub running: bool,
     pub tolerance: f64,
     /// For stay_above / stay_below: days held and days evaluated.
@@ -115,6 +117,9 @@ pub struct Facts {
 
 /// The status rules (README, "Goal rules"); returns the status and the attainment used.
 pub fn judge(f: &Facts) -> (Status, Option<f64>) {
+    if let Some((_, 0)) = f.days {
+        return (Status::NoData, None);
+    }
     if let Some((held, evaluated)) = f.days {
         let a = if evaluated > 0 {
             Some(held as f64 / evaluated as f64)
@@ -132,7 +137,7 @@ pub fn judge(f: &Facts) -> (Status, Option<f64>) {
     }
     let compared = f.projected.unwrap_or(f.actual);
     let a = attainment(compared, f.target);
-    if f.running && f.additive {
+    if f.running && f.monotonic {
         // Totals only grow: a floor already reached is met, a ceiling already passed is missed.
         match f.target {
             Resolved::AtLeast(t) if f.actual >= t => return (Status::Met, attainment(f.actual, f.target)),
@@ -251,7 +256,8 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset, history: 
             };
             match base {
                 Some(b) if b != 0.0 => {
-                    let t = b * (1.0 + by);
+                    // +10% on a negative baseline (a loss) means 10% better, not 10% more negative.
+                    let t = b + b.abs() * by;
                     Ok(match kpi.better {
                         Better::Higher => Resolved::AtLeast(t),
                         Better::Lower => Resolved::AtMost(t),
@@ -310,6 +316,7 @@ pub fn evaluate(plan: &Plan, goal: &Goal, as_of: AsOf, data: &Dataset, history: 
                 actual: *a,
                 projected,
                 additive: kpi.additive,
+                monotonic: kpi.monotonic,
                 running,
                 tolerance: goal.tolerance,
                 days,
@@ -492,6 +499,7 @@ mod tests {
             actual,
             projected,
             additive: projected.is_some(),
+            monotonic: projected.is_some(),
             running,
             tolerance: 0.1,
             days: None,
@@ -561,6 +569,21 @@ mod tests {
         assert_eq!(attainment(0.03, Resolved::Between(0.02, 0.05)), Some(1.0));
         assert_eq!(attainment(0.01, Resolved::Between(0.02, 0.05)), Some(0.5));
         assert_eq!(attainment(0.10, Resolved::Between(0.02, 0.05)), Some(0.5));
+    }
+
+    #[test]
+    fn a_total_that_can_fall_back_is_not_met_early() {
+        // profit = revenue - spend: reaching the floor mid-period is on track, not met.
+        let mut f = facts(Resolved::AtLeast(100.0), 120.0, Some(240.0), true);
+        f.monotonic = false;
+        assert_eq!(judge(&f).0, Status::OnTrack);
+    }
+
+    #[test]
+    fn stay_targets_with_no_day_to_judge_have_no_data() {
+        let mut f = facts(Resolved::StayAbove(8.0), 0.0, None, true);
+        f.days = Some((0, 0));
+        assert_eq!(judge(&f), (Status::NoData, None));
     }
 
     #[test]

@@ -169,6 +169,14 @@ impl Period {
 
     /// Parses a period key (see [`Period::key`]).
     pub fn parse_key(s: &str, week_start: Weekday) -> Result<Period, String> {
+        let p = Self::parse_key_unchecked(s, week_start)?;
+        if !(1..=9999).contains(&p.start.year()) {
+            return Err(format!("`{s}`: the year must be between 1 and 9999"));
+        }
+        Ok(p)
+    }
+
+    fn parse_key_unchecked(s: &str, week_start: Weekday) -> Result<Period, String> {
         let bad =
             || format!("`{s}` is not a period: use 2026-10 (month), 2026-W43 (ISO week), 2026-Q3, 2026 or 2026-10-15");
         let s = s.trim();
@@ -181,6 +189,9 @@ impl Period {
         }
         if let Some((y, rest)) = s.split_once('-') {
             let y: i32 = y.parse().map_err(|_| bad())?;
+            if !(1..=9999).contains(&y) {
+                return Err(format!("`{s}`: the year must be between 1 and 9999"));
+            }
             if let Some(w) = rest.strip_prefix('W') {
                 let w: u32 = w.parse().map_err(|_| bad())?;
                 let d = NaiveDate::from_isoywd_opt(y, w, Weekday::Mon)

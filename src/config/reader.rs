@@ -325,6 +325,19 @@ impl Reader<'_> {
                         }
                         None => b',',
                     };
+                    let thousands_separator =
+                        get("thousands_separator").and_then(|d| self.char(d, "thousands_separator"));
+                    let decimal_separator = get("decimal_separator")
+                        .and_then(|d| self.char(d, "decimal_separator"))
+                        .unwrap_or('.');
+                    if thousands_separator == Some(decimal_separator) {
+                        let at = get("thousands_separator").map(|n| n.loc.clone()).unwrap_or_default();
+                        self.diags.error_with(
+                            &at,
+                            format!("source `{id}`: the thousands separator is also the decimal separator (`{decimal_separator}`)"),
+                            Some("set decimal_separator too, e.g. thousands_separator: \".\" with decimal_separator: \",\"".into()),
+                        );
+                    }
                     SourceKind::Csv(CsvSpec {
                         path: self.dir.join(path),
                         date_column,
@@ -332,11 +345,8 @@ impl Reader<'_> {
                             .and_then(|d| self.string(d, "date_format"))
                             .unwrap_or_else(|| "%Y-%m-%d".into()),
                         delimiter,
-                        thousands_separator: get("thousands_separator")
-                            .and_then(|d| self.char(d, "thousands_separator")),
-                        decimal_separator: get("decimal_separator")
-                            .and_then(|d| self.char(d, "decimal_separator"))
-                            .unwrap_or('.'),
+                        thousands_separator,
+                        decimal_separator,
                     })
                 }
                 _ => {
@@ -1086,6 +1096,16 @@ impl Reader<'_> {
             }
             Some(s)
         };
+        let has_credentials = field(fields, "username_env").is_some() || field(fields, "password_env").is_some();
+        let loopback = host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        if tls == SmtpTls::None && has_credentials && !loopback {
+            self.diags.error(
+                &loc,
+                format!(
+                    "{what}: `tls: none` would send the SMTP password in clear text to {host}; use starttls or tls"
+                ),
+            );
+        }
         Some(EmailSpec {
             to,
             cc,
@@ -1293,6 +1313,15 @@ impl Reader<'_> {
             };
             let max_goals = whole(self, "max_goals", 8, 1);
             let history = whole(self, "history", 6, 0);
+            let history = if history > 120 {
+                self.diags.error(
+                    &field(fields, "history").expect("read above").loc,
+                    "`history` is at most 120 periods",
+                );
+                6
+            } else {
+                history
+            };
             let charts = match field(fields, "charts") {
                 Some(Node {
                     value: Value::Bool(b), ..
@@ -1566,14 +1595,16 @@ pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
     let n: i64 = num.parse().ok()?;
     Some(match unit.trim() {
-        "ms" => chrono::Duration::milliseconds(n),
-        "s" => chrono::Duration::seconds(n),
-        "m" | "min" => chrono::Duration::minutes(n),
-        "h" => chrono::Duration::hours(n),
-        "d" => chrono::Duration::days(n),
-        "w" => chrono::Duration::weeks(n),
+        "ms" => chrono::Duration::try_milliseconds(n)?,
+        "s" => chrono::Duration::try_seconds(n)?,
+        "m" | "min" => chrono::Duration::try_minutes(n)?,
+        "h" => chrono::Duration::try_hours(n)?,
+        "d" => chrono::Duration::try_days(n)?,
+        "w" => chrono::Duration::try_weeks(n)?,
         _ => return None,
     })
+    // Ten years is longer than any window or retry policy means; beyond it is a typo.
+    .filter(|d| *d <= chrono::Duration::days(3660))
 }
 
 /// Compiles KPIs on demand: custom ones, metrics used as KPIs, and built-ins.
@@ -1623,6 +1654,7 @@ impl KpiCompiler<'_> {
                 id: id.into(),
                 name: raw.name.clone().unwrap_or_else(|| id.to_string()),
                 additive: f.is_additive(&additive),
+                monotonic: f.is_monotonic(&additive),
                 unit: raw.unit.unwrap_or(if f.is_additive(&additive) {
                     Unit::Count
                 } else {
@@ -1643,6 +1675,7 @@ impl KpiCompiler<'_> {
                 unit: metrics[i].unit,
                 better,
                 additive: metrics[i].is_additive(),
+                monotonic: metrics[i].is_additive(),
             });
         }
         if let Some(b) = library::find(id) {
@@ -1671,6 +1704,7 @@ impl KpiCompiler<'_> {
                 id: id.into(),
                 name: b.name.into(),
                 additive: f.is_additive(&additive),
+                monotonic: f.is_monotonic(&additive),
                 formula: f,
                 text: b.formula.into(),
                 unit: b.unit,

@@ -31,6 +31,9 @@ pub fn target_url(t: &HttpTarget) -> Result<reqwest::Url, String> {
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
+        // A redirected POST may become a GET without the body (and would carry the
+        // signature to another host): a redirect is an error to fix in the config.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("goalpost/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("an HTTP client with default TLS")
@@ -81,6 +84,9 @@ pub async fn post_slack(client: &reqwest::Client, t: &HttpTarget, body: &str) ->
     match status {
         200 => Outcome::Sent {
             remote_id: format!("200 {text}"),
+        },
+        300..=399 => Outcome::Failed {
+            error: format!("the Slack webhook URL redirects ({status}); set the final URL"),
         },
         429 => Outcome::Retry {
             error: "Slack rate limit (429)".into(),
@@ -136,6 +142,9 @@ pub async fn post_webhook(client: &reqwest::Client, t: &HttpTarget, body: &str, 
     match status {
         200..=299 => Outcome::Sent {
             remote_id: status.to_string(),
+        },
+        300..=399 => Outcome::Failed {
+            error: format!("the webhook URL redirects ({status}); set the final URL"),
         },
         408 | 425 | 429 | 500..=599 => Outcome::Retry {
             error: format!("the webhook answered {status}"),

@@ -258,6 +258,45 @@ pub async fn send_report(
             return Ok(s);
         }
     };
+    // If the run cannot be recorded (a template error, a store error), it is marked failed,
+    // the operator is told, and the next `send` takes it up again: never "already sent".
+    match record_run(plan, store, spec, period, opts, run_id).await {
+        Ok(Some(why)) => return Ok(summary("skipped", Some(why))),
+        Ok(None) => {}
+        Err(e) => {
+            let why = e.to_string();
+            store.finish_run(run_id, "failed", Some(&why), None, Utc::now()).await?;
+            let notices = notice(
+                plan,
+                &format!("run:{run_id}"),
+                &format!("Goalpost: report {} for {key} could not be prepared", spec.id),
+                &why,
+            );
+            if !notices.is_empty() {
+                store.add_deliveries(run_id, &[], &notices, Utc::now()).await?;
+                deliver_pending(plan, store, Some(run_id)).await?;
+            }
+            return Err(e);
+        }
+    }
+    let mut s = deliver_pending(plan, store, Some(run_id)).await?;
+    s.report = spec.id.clone();
+    s.period = key;
+    s.outcome = "sent";
+    Ok(s)
+}
+
+/// Computes, renders and records a claimed run's deliveries (all of them, in one
+/// transaction). Returns why the run was skipped, if it was.
+async fn record_run(
+    plan: &Plan,
+    store: &Store,
+    spec: &ReportSpec,
+    period: Period,
+    opts: &SendOptions,
+    run_id: i64,
+) -> Result<Option<String>, SendError> {
+    let key = period.key();
     let (model, failures) = crate::run::compute(plan, spec, Some(period), opts.as_of).await;
     let last = store.last_sent_fingerprint(&spec.id, run_id).await?;
     let fp = fingerprint(&model);
@@ -265,7 +304,7 @@ pub async fn send_report(
         store
             .finish_run(run_id, "skipped", Some(&why), Some(&fp), Utc::now())
             .await?;
-        return Ok(summary("skipped", Some(why)));
+        return Ok(Some(why));
     }
     let r = render(plan, spec, &model)?;
     // One content per channel, shared by its recipients' deliveries.
@@ -306,11 +345,7 @@ pub async fn send_report(
     }
     store.add_deliveries(run_id, &shared, &new, Utc::now()).await?;
     store.finish_run(run_id, "done", None, Some(&fp), Utc::now()).await?;
-    let mut s = deliver_pending(plan, store, Some(run_id)).await?;
-    s.report = spec.id.clone();
-    s.period = key;
-    s.outcome = "sent";
-    Ok(s)
+    Ok(None)
 }
 
 /// With `notify_owners`, each owner whose goals are off track (or at risk) gets a short
@@ -501,7 +536,8 @@ pub fn next_delay(
     let capped = base.min(policy.max_backoff.num_milliseconds() as f64);
     let jittered = capped * (0.8 + 0.4 * fastrand::f64());
     let ms = match hint {
-        Some(h) => jittered.max(h.as_millis() as f64),
+        // A server's hint is honoured up to the delivery's maximum age (a huge value is not a reason to crash).
+        Some(h) => jittered.max((h.as_millis() as f64).min(policy.max_age.num_milliseconds() as f64)),
         None => jittered,
     };
     chrono::Duration::milliseconds(ms as i64)
@@ -509,6 +545,10 @@ pub fn next_delay(
 
 /// How many deliveries of unthrottled channels are in flight at once.
 const CONCURRENCY: usize = 8;
+
+/// How long a process holds a delivery it is sending (well beyond one SMTP or HTTP
+/// exchange with its 30 s timeouts); past it, a dead sender's delivery is taken up again.
+const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
 /// Sends every pending delivery that is due (of one run, or all), waiting for retries
 /// up to the policy's `wait`; what is still pending after that stays for later.
@@ -579,6 +619,9 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                 }
             }
             last_send.insert(d.channel.clone(), std::time::Instant::now());
+            if !store.lease(d.id, Utc::now() + LEASE, Utc::now()).await? {
+                continue; // another process is sending it
+            }
             let outcome = match content(&d) {
                 Ok(p) => attempt(plan, &senders, &d, &p).await,
                 Err(error) => Outcome::Failed { error },
@@ -586,24 +629,33 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
             record(plan, store, &d, &outcome).await?;
             done.push((d, outcome));
         }
-        let concurrent: Vec<Result<(Delivery, Outcome), SendError>> = futures::stream::iter(free)
+        let concurrent: Vec<Result<Option<(Delivery, Outcome)>, SendError>> = futures::stream::iter(free)
             .map(|d| {
                 let p = content(&d);
                 let senders = &senders;
                 async move {
+                    if !store.lease(d.id, Utc::now() + LEASE, Utc::now()).await? {
+                        return Ok(None); // another process is sending it
+                    }
                     let outcome = match p {
                         Ok(p) => attempt(plan, senders, &d, &p).await,
                         Err(error) => Outcome::Failed { error },
                     };
                     record(plan, store, &d, &outcome).await?;
-                    Ok((d, outcome))
+                    Ok(Some((d, outcome)))
                 }
             })
             .buffer_unordered(CONCURRENCY)
             .collect()
             .await;
+        // Every outcome is already recorded; notices go out even if one record failed.
+        let mut first_error = None;
         for r in concurrent {
-            done.push(r?);
+            match r {
+                Ok(Some(x)) => done.push(x),
+                Ok(None) => {}
+                Err(e) => first_error = first_error.or(Some(e)),
+            }
         }
         for (d, outcome) in done {
             match settle(plan, &d, &outcome) {
@@ -614,6 +666,9 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                     notify_failure(plan, store, &d, &why).await?;
                 }
             }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
         }
     }
     let pending = store.pending(run).await?.len();
@@ -674,7 +729,7 @@ async fn notify_failure(plan: &Plan, store: &Store, d: &Delivery, why: &str) -> 
     }
     let notices = notice(
         plan,
-        &format!("delivery:{}", d.id),
+        &format!("delivery:{}:{}", d.id, d.attempts + 1),
         &format!("Goalpost: report {} for {} was not delivered", d.report, d.period),
         &format!("Delivery to {} / {} failed: {why}", d.channel, d.recipient),
     );
@@ -688,4 +743,23 @@ fn parse_time(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc))
         .unwrap_or_else(|_| Utc::now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_a_huge_retry_after_is_capped_not_a_crash() {
+        let p = crate::config::plan::DeliveryPolicy::default();
+        let d0 = next_delay(&p, 0, None).num_milliseconds();
+        assert!((1600..=2400).contains(&d0), "{d0}");
+        let d3 = next_delay(&p, 3, None).num_milliseconds();
+        assert!((12_800..=19_200).contains(&d3), "{d3}");
+        let hint = next_delay(&p, 0, Some(Duration::from_secs(30))).num_seconds();
+        assert!(hint >= 30);
+        let huge = next_delay(&p, 0, Some(Duration::from_secs(99_999_999_999_999)));
+        assert!(huge <= p.max_age);
+        let _ = Utc::now() + huge; // no overflow
+    }
 }

@@ -195,6 +195,22 @@ impl Formula {
         }
     }
 
+    /// True when the formula can only grow as days are added: sums of additive metrics
+    /// scaled by positive constants (no subtraction). Only then is a floor reached mid-period
+    /// already met for good (`revenue - spend` can fall back below it).
+    pub fn is_monotonic(&self, additive: &dyn Fn(usize) -> bool) -> bool {
+        match self {
+            Formula::Metric(i) => additive(*i),
+            Formula::Add(a, b) => a.is_monotonic(additive) && b.is_monotonic(additive),
+            Formula::Mul(a, b) => match (&**a, &**b) {
+                (Formula::Num(c), x) | (x, Formula::Num(c)) => *c > 0.0 && x.is_monotonic(additive),
+                _ => false,
+            },
+            Formula::Div(a, b) => matches!(**b, Formula::Num(c) if c > 0.0) && a.is_monotonic(additive),
+            _ => false,
+        }
+    }
+
     /// Metric indices used.
     pub fn metrics(&self, out: &mut Vec<usize>) {
         match self {
@@ -289,5 +305,7 @@ mod tests {
         assert!(compile("cost / 1000000", &["cost"]).is_additive(&all));
         assert!(!compile("spend / leads", &["spend", "leads"]).is_additive(&all));
         assert!(!compile("a * b", &["a", "b"]).is_additive(&all));
+        assert!(compile("a + b * 2", &["a", "b"]).is_monotonic(&all));
+        assert!(!compile("revenue - spend", &["revenue", "spend"]).is_monotonic(&all));
     }
 }

@@ -63,4 +63,6 @@ pub struct Kpi {
     pub better: Better,
     /// Adds up over days (a count or money total): can be projected to period end.
     pub additive: bool,
+    /// Can only grow as days are added (no subtraction): a floor reached early is met.
+    pub monotonic: bool,
 }

@@ -84,7 +84,11 @@ macro_rules! decode_any {
             }
             fn number_at(&self, i: usize) -> Result<f64, String> {
                 if let Ok(v) = self.try_get::<Option<f64>, _>(i) {
-                    return Ok(v.unwrap_or(f64::NAN));
+                    return match v {
+                        Some(x) if !x.is_finite() => Err(format!("`{x}` is not a finite number")),
+                        Some(x) => Ok(x),
+                        None => Ok(f64::NAN),
+                    };
                 }
                 if let Ok(v) = self.try_get::<Option<i64>, _>(i) {
                     return Ok(v.map_or(f64::NAN, |x| x as f64));
@@ -97,7 +101,9 @@ macro_rules! decode_any {
                     Ok(Some(s)) => s
                         .trim()
                         .parse::<f64>()
-                        .map_err(|_| format!("`{s}` is not a number")),
+                        .ok()
+                        .filter(|x| x.is_finite())
+                        .ok_or_else(|| format!("`{s}` is not a number")),
                     Err(_) => Err("not a number type (cast it to double precision / REAL in the query)".into()),
                 }
             }

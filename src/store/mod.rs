@@ -144,7 +144,7 @@ impl Store {
     ) -> Result<Claim, StoreError> {
         let mut tx = self.pool.begin().await.map_err(err("claim"))?;
         let latest = sqlx::query(
-            "SELECT id, status, generation FROM runs WHERE report = ? AND period = ? ORDER BY generation DESC LIMIT 1",
+            "SELECT id, status, generation, started_at FROM runs WHERE report = ? AND period = ? ORDER BY generation DESC LIMIT 1",
         )
         .bind(report)
         .bind(period)
@@ -155,6 +155,30 @@ impl Store {
             Some(row) if !force => {
                 let run_id: i64 = row.get(0);
                 let status: String = row.get(1);
+                let started: String = row.get(3);
+                let deliveries: i64 =
+                    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE run_id = ? AND recipient NOT LIKE '%→%'")
+                        .bind(run_id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(err("claim"))?;
+                // A run that failed before recording its deliveries, or whose process died
+                // before doing so (still `running` after ten minutes), is taken up again.
+                let abandoned = status == "running"
+                    && DateTime::parse_from_rfc3339(&started)
+                        .is_ok_and(|t| now - t.with_timezone(&Utc) > chrono::Duration::minutes(10));
+                if deliveries == 0 && (status == "failed" || abandoned) {
+                    sqlx::query(
+                        "UPDATE runs SET status = 'running', started_at = ?, note = 'taken up again' WHERE id = ?",
+                    )
+                    .bind(timestamp(now))
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("claim"))?;
+                    tx.commit().await.map_err(err("claim"))?;
+                    return Ok(Claim::New(run_id));
+                }
                 let pending: i64 =
                     sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE run_id = ? AND status = 'pending'")
                         .bind(run_id)
@@ -263,19 +287,38 @@ impl Store {
         Ok(())
     }
 
-    /// Pending deliveries (of one run, or all), soonest first.
+    /// Deliveries to send (of one run, or all), soonest first: pending ones, and ones
+    /// whose sender's lease ran out (it died mid-send).
     pub async fn pending(&self, run_id: Option<i64>) -> Result<Vec<Delivery>, StoreError> {
+        let now = timestamp(Utc::now());
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
-             WHERE d.status = 'pending' AND (? IS NULL OR d.run_id = ?) ORDER BY d.next_attempt_at, d.id"
+             WHERE (d.status = 'pending' OR (d.status = 'sending' AND d.lease_until < ?)) AND (? IS NULL OR d.run_id = ?) \
+             ORDER BY d.next_attempt_at, d.id"
         );
         let rows = sqlx::query(&sql)
+            .bind(&now)
             .bind(run_id)
             .bind(run_id)
             .fetch_all(&self.pool)
             .await
             .map_err(err("read pending"))?;
         Ok(rows.iter().map(delivery_from).collect())
+    }
+
+    /// Takes a delivery for sending until `until`; false when another process has it.
+    pub async fn lease(&self, id: i64, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'sending', lease_until = ? \
+             WHERE id = ? AND (status = 'pending' OR (status = 'sending' AND lease_until < ?))",
+        )
+        .bind(timestamp(until))
+        .bind(id)
+        .bind(timestamp(now))
+        .execute(&self.pool)
+        .await
+        .map_err(err("lease"))?;
+        Ok(r.rows_affected() == 1)
     }
 
     /// A shared content body (see `PayloadRef::Shared`).
@@ -299,7 +342,7 @@ impl Store {
     }
 
     pub async fn mark_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE deliveries SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+        sqlx::query("UPDATE deliveries SET status = 'pending', attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
             .bind(error)
             .bind(timestamp(next))
             .bind(id)

@@ -196,3 +196,31 @@ fn a_formula_kpi_that_names_nothing_known_is_an_error_at_the_formula() {
     );
     assert!(err.contains("refers to itself"), "{err}");
 }
+
+#[test]
+fn settings_that_would_corrupt_numbers_or_leak_a_password_are_refused() {
+    let yaml = "sources:\n  web: { type: csv, path: d.csv, thousands_separator: \".\" }\nmetrics:\n  leads: web.leads\nchannels:\n  mail: { type: email, smtp: \"smtp://mail.example.com:25\", tls: none, username_env: U, password_env: P, from: a@b.example, to: [c@d.example] }\nreports: {}\n";
+    let ws = workspace(yaml, &[]);
+    let out = goalpost(ws.path())
+        .args(["check", "--config", "goalpost.yaml"])
+        .output()
+        .unwrap();
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("the thousands separator is also the decimal separator"),
+        "{err}"
+    );
+    assert!(
+        err.contains("would send the SMTP password in clear text to mail.example.com"),
+        "{err}"
+    );
+    let ws = workspace(
+        "goals:\n  g: { kpi: leads, target: { at_least: 1 }, judge_after: 99999999999d }\nreports: {}\n",
+        &[],
+    );
+    let out = goalpost(ws.path())
+        .args(["check", "--config", "goalpost.yaml"])
+        .output()
+        .unwrap();
+    assert!(stderr_of(&out).contains("is not a duration"), "{}", stderr_of(&out));
+}

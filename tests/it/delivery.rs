@@ -425,3 +425,96 @@ async fn retry_failed_sends_again_what_failed_once_the_cause_is_fixed() {
         .unwrap();
     assert!(stderr_of(&out).contains("delivery 999 is not a failed delivery"));
 }
+
+#[tokio::test]
+async fn two_processes_retrying_at_once_send_each_delivery_once() {
+    let server = MockServer::start().await;
+    // First a 500 (the delivery stays pending), then slow 200s while two `retry`s race.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("ok")
+                .set_delay(Duration::from_millis(700)),
+        )
+        .mount(&server)
+        .await;
+    let cfg = slack_config().replace("wait: 20s", "wait: 0s");
+    let ws = workspace(&cfg, &[("data.csv", DATA)]);
+    let env = vec![("TEST_SLACK_URL", format!("{}/hook", server.uri()))];
+    let out = send_async(ws.path().to_path_buf(), env.clone()).await;
+    assert_eq!(out.status.code(), Some(3), "left pending: {}", stdout_of(&out));
+    tokio::time::sleep(Duration::from_millis(300)).await; // past the first backoff
+    let run = |dir: std::path::PathBuf, env: Vec<(&'static str, String)>| {
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = goalpost(&dir);
+            cmd.args(["retry", "--config", "goalpost.yaml"]);
+            for (k, v) in env {
+                cmd.env(k, v);
+            }
+            cmd.output().unwrap()
+        })
+    };
+    let (a, b) = tokio::join!(
+        run(ws.path().to_path_buf(), env.clone()),
+        run(ws.path().to_path_buf(), env)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(
+        a.status.success() && b.status.success(),
+        "{}{}",
+        stderr_of(&a),
+        stderr_of(&b)
+    );
+    assert_eq!(
+        server.received_requests().await.unwrap().len(),
+        2,
+        "one 500, then exactly one 200"
+    );
+    assert_eq!(history(ws.path())[0]["status"], "sent");
+}
+
+#[tokio::test]
+async fn a_redirecting_webhook_fails_instead_of_losing_the_body() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", "http://127.0.0.1:9/elsewhere"))
+        .mount(&server)
+        .await;
+    let cfg = config(
+        "  hook: { type: webhook, url_env: TEST_HOOK_URL, allow_insecure: true }",
+        "hook",
+        "",
+    );
+    let ws = workspace(&cfg, &[("data.csv", DATA)]);
+    let out = send_async(
+        ws.path().to_path_buf(),
+        vec![("TEST_HOOK_URL", format!("{}/in", server.uri()))],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    assert!(history(ws.path())[0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("redirects (302)"));
+}
+
+#[test]
+fn a_period_that_has_not_started_is_not_sent() {
+    let ws = workspace(
+        &config("  box: { type: outbox, path: outbox }", "box", ""),
+        &[("data.csv", DATA)],
+    );
+    let out = send(ws.path(), &["--period", "2026-12"], &[]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr_of(&out).contains("2026-12 has not started on 2026-11-02"),
+        "{}",
+        stderr_of(&out)
+    );
+    assert!(history(ws.path()).is_empty());
+}
