@@ -102,7 +102,19 @@ impl Period {
     /// when it exists, else the week 52 weeks back).
     pub fn same_period_last_year(&self) -> Period {
         match self.grain {
-            Grain::Week => Period::containing(Grain::Week, self.start - Duration::weeks(52), self.week_start),
+            // The same ISO week number last year when it exists (after a 53-week year, W01
+            // compares with W01, not W02), else 52 weeks back.
+            Grain::Week => {
+                let iso = self.start.iso_week();
+                let same = (self.week_start == Weekday::Mon)
+                    .then(|| NaiveDate::from_isoywd_opt(iso.year() - 1, iso.week(), Weekday::Mon))
+                    .flatten();
+                Period::containing(
+                    Grain::Week,
+                    same.unwrap_or(self.start - Duration::weeks(52)),
+                    self.week_start,
+                )
+            }
             Grain::Day => {
                 let d = self
                     .start
@@ -429,6 +441,9 @@ mod tests {
         assert_eq!(jan.previous().key(), "2025-12");
         let q1 = Period::parse_key("2026-Q1", Weekday::Mon).unwrap();
         assert_eq!(q1.previous().key(), "2025-Q4");
+        // 2026 has 53 ISO weeks: 2027-W01 compares with 2026-W01, not 2026-W02.
+        let w1 = Period::parse_key("2027-W01", Weekday::Mon).unwrap();
+        assert_eq!(w1.same_period_last_year().key(), "2026-W01");
         let leap = Period::parse_key("2028-02-29", Weekday::Mon).unwrap();
         assert_eq!(leap.same_period_last_year().key(), "2027-02-28");
     }

@@ -96,8 +96,8 @@ impl Acc {
             Aggregate::Mean { weight: None } => self.sum / self.n as f64,
             Aggregate::First => self.first,
             Aggregate::Last => self.last,
-            Aggregate::Min => self.min,
-            Aggregate::Max => self.max,
+            Aggregate::Min => self.min.min(self.last),
+            Aggregate::Max => self.max.max(self.last),
         })
     }
 }
@@ -287,14 +287,18 @@ fn add(a: &mut Acc, v: f64, w: f64, day: Day) {
     } else if day == a.first_day {
         a.first += v;
     }
+    // Min and max are over day totals too: rows come in date order (frames are sorted),
+    // so a day's total is final when the next day starts (and at the end, in `result`).
     if day > a.last_day {
+        if a.last_day != Day::MIN {
+            a.min = a.min.min(a.last);
+            a.max = a.max.max(a.last);
+        }
         a.last_day = day;
         a.last = v;
     } else if day == a.last_day {
         a.last += v;
     }
-    a.min = a.min.min(v);
-    a.max = a.max.max(v);
 }
 
 #[cfg(test)]
@@ -388,6 +392,22 @@ mod tests {
         let none = vec![("channel".to_string(), "Nope".to_string())];
         let slice = Slice { filter: &none, ..slice };
         assert_eq!(aggregate(&m, &ds, slice, GroupBy::Total, &[1]).total()[1], None);
+    }
+
+    #[test]
+    fn min_and_max_are_over_day_totals_not_single_rows() {
+        let ds = dataset();
+        let mut m = metrics();
+        m[2].aggregate = Aggregate::Max;
+        let slice = Slice {
+            start: d("2026-10-01"),
+            end: d("2026-10-04"),
+            filter: &[],
+        };
+        // Day totals of `stock`: 12 (5 + 7), 6, 8.
+        assert_eq!(aggregate(&m, &ds, slice, GroupBy::Total, &[2]).total()[2], Some(12.0));
+        m[2].aggregate = Aggregate::Min;
+        assert_eq!(aggregate(&m, &ds, slice, GroupBy::Total, &[2]).total()[2], Some(6.0));
     }
 
     #[test]

@@ -65,7 +65,14 @@ fn parse_strings(name: &str, text: &str) -> Result<(HashMap<String, String>, Vec
                 strings.insert(key, s.to_string());
             }
             Yaml::Value(s) => {
-                strings.insert(key, format!("{s:?}"));
+                let text = match s {
+                    Scalar::Integer(i) => i.to_string(),
+                    Scalar::FloatingPoint(f) => f.to_string(),
+                    Scalar::Boolean(b) => b.to_string(),
+                    Scalar::Null => String::new(),
+                    Scalar::String(t) => t.to_string(),
+                };
+                strings.insert(key, text);
             }
             Yaml::Sequence(items) if key == "months" => {
                 months = items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect();

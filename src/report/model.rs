@@ -320,7 +320,7 @@ fn failed_sources_of<'f>(plan: &Plan, kpi: &str, failures: &'f [SourceError]) ->
 fn rate(num: Option<f64>, den: Option<f64>) -> (Option<f64>, Option<String>) {
     match (num, den) {
         (Some(n), Some(d)) if d != 0.0 => (Some(n / d), None),
-        (_, Some(_)) => (None, Some("division by zero: the earlier stage is 0".into())),
+        (Some(_), Some(_)) => (None, Some("division by zero: the earlier stage is 0".into())),
         _ => (None, Some("no data".into())),
     }
 }
