@@ -109,11 +109,7 @@ fn with_plan(
         );
         return ExitCode::from(1);
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = runtime();
     match f(&plan, &runtime) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -283,11 +279,7 @@ fn preview(path: &std::path::Path, args: &PreviewArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
+    let runtime = runtime();
     let (model, failures) = runtime.block_on(goalpost::run::compute(&plan, &spec, period, as_of));
     let view = renderer.view(&model, spec.max_goals);
     let rendered = match args.format {
@@ -355,4 +347,13 @@ fn html_with_files(out: &std::path::Path, h: Html) -> String {
         html = html.replace(&format!("cid:{}", img.cid), &format!("{folder}/{}", img.filename));
     }
     html
+}
+
+/// The async runtime the commands run on: two workers, as many as the machines have cores.
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
 }
