@@ -85,6 +85,7 @@ impl Renderer {
             text.register_helper("iso", Box::new(isolate_none));
         }
         let mut origins = std::collections::HashMap::new();
+        let mut sources: Vec<(&str, String)> = Vec::new();
         for (name, default) in DEFAULTS {
             let file = file_of(name);
             let (source, origin) = match templates.map(|d| d.join(&file)).filter(|p| p.exists()) {
@@ -100,9 +101,30 @@ impl Renderer {
                 (&mut text, name.trim_end_matches(".txt"))
             };
             origins.insert(name.to_string(), origin.clone());
-            registry.register_template_string(short, source).map_err(|e| {
+            // Each file is compiled on its own first, so a syntax error names its own file and line.
+            registry.register_template_string(short, &source).map_err(|e| {
                 let at = e.pos().map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
                 TemplateError(format!("{origin}{at}: {}", e.reason()))
+            })?;
+            sources.push((name, source));
+        }
+        // The reports are then registered with their partials expanded in place: handlebars
+        // copies the whole context at every partial call, which cost more than the rest of
+        // the rendering for a 20-goal report. Same output, partials still overridable.
+        for (main, ext) in [("report.html", "html"), ("report.txt", "txt")] {
+            let source = &sources.iter().find(|(n, _)| *n == main).expect("a report template").1;
+            let partials: std::collections::HashMap<String, String> = sources
+                .iter()
+                .filter_map(|(n, s)| {
+                    n.strip_suffix(&format!(".{ext}"))
+                        .map(|short| (short.to_string(), s.clone()))
+                })
+                .collect();
+            let expanded = expand_partials(source, &partials);
+            let registry = if ext == "html" { &mut html } else { &mut text };
+            registry.register_template_string("report", expanded).map_err(|e| {
+                let at = e.pos().map(|(l, c)| format!(":{l}:{c}")).unwrap_or_default();
+                TemplateError(format!("{}{at} (with its partials): {}", origins[main], e.reason()))
             })?;
         }
         Ok(Renderer {
@@ -219,6 +241,35 @@ impl Renderer {
         };
         TemplateError(format!("{file}{at}: {reason}"))
     }
+}
+
+/// Replaces `{{> name}}` with the partial's text and `{{> name path}}` with
+/// `{{#with path}}…{{/with}}`; other partial forms (hash arguments, blocks) are left to
+/// handlebars. A partial that includes itself is left as a call.
+fn expand_partials(source: &str, partials: &std::collections::HashMap<String, String>) -> String {
+    let partial = |name: &str| partials.get(name).map(String::as_str);
+    let mut out = String::with_capacity(source.len() * 2);
+    let mut rest = source;
+    while let Some(i) = rest.find("{{>") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 3..];
+        let Some(close) = after.find("}}") else {
+            out.push_str(&rest[i..]);
+            return out;
+        };
+        let words: Vec<&str> = after[..close].split_whitespace().collect();
+        let simple = |w: &str| w.chars().all(|c| c.is_ascii_alphanumeric() || "_.@/".contains(c));
+        match (words.as_slice(), words.first().and_then(|n| partial(n))) {
+            ([name], Some(text)) if !text.contains(&format!("{{{{> {name}")) => out.push_str(text),
+            ([name, path], Some(text)) if simple(path) && !text.contains(&format!("{{{{> {name}")) => {
+                out.push_str(&format!("{{{{#with {path}}}}}{}{{{{/with}}}}", text))
+            }
+            _ => out.push_str(&rest[i..i + 3 + close + 2]),
+        }
+        rest = &after[close + 2..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Keeps ids safe inside Content-IDs and file names.
