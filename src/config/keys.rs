@@ -312,7 +312,7 @@ pub const BREAKDOWN: &[Key] = &[
 pub const CHANNEL: &[Key] = &[
     key(
         "type",
-        r#"{"enum":["email","slack","webhook","outbox"]}"#,
+        r#"{"enum":["email","slack","teams","webhook","outbox"]}"#,
         "the kind of channel",
     ),
     key("to", STRS, "email: recipients"),
@@ -356,7 +356,7 @@ pub const CHANNEL: &[Key] = &[
     key(
         "webhook_url_env",
         STR,
-        "slack: the environment variable holding the webhook URL",
+        "slack, teams: the environment variable holding the webhook URL",
     ),
     key("url_env", STR, "webhook: the environment variable holding the URL"),
     key(

@@ -241,8 +241,12 @@ pub struct ChannelSpec {
 pub enum ChannelKind {
     Email(Box<EmailSpec>),
     Slack(HttpTarget),
+    /// A Microsoft Teams incoming webhook (Workflows), sent an Adaptive Card.
+    Teams(HttpTarget),
     Webhook(HttpTarget),
-    Outbox { path: PathBuf },
+    Outbox {
+        path: PathBuf,
+    },
 }
 
 impl ChannelKind {
@@ -250,6 +254,7 @@ impl ChannelKind {
         match self {
             ChannelKind::Email(_) => "email",
             ChannelKind::Slack(_) => "slack",
+            ChannelKind::Teams(_) => "teams",
             ChannelKind::Webhook(_) => "webhook",
             ChannelKind::Outbox { .. } => "outbox",
         }

@@ -890,7 +890,7 @@ impl Reader<'_> {
                 );
                 continue;
             };
-            let Some(kind) = self.one_of(t, "type", &["email", "slack", "webhook", "outbox"]) else {
+            let Some(kind) = self.one_of(t, "type", &["email", "slack", "teams", "webhook", "outbox"]) else {
                 continue;
             };
             let allowed: &[&str] = match kind.as_str() {
@@ -908,7 +908,7 @@ impl Reader<'_> {
                     "ca_file",
                     "list_unsubscribe",
                 ],
-                "slack" => &["webhook_url_env", "allow_insecure"],
+                "slack" | "teams" => &["webhook_url_env", "allow_insecure"],
                 "webhook" => &["url_env", "secret_env", "allow_insecure"],
                 _ => &["path"],
             };
@@ -964,6 +964,14 @@ impl Reader<'_> {
                 },
                 "slack" => match env_name(self, "webhook_url_env", true) {
                     Some(url_env) => ChannelKind::Slack(HttpTarget {
+                        url_env,
+                        secret_env: None,
+                        allow_insecure,
+                    }),
+                    None => continue,
+                },
+                "teams" => match env_name(self, "webhook_url_env", true) {
+                    Some(url_env) => ChannelKind::Teams(HttpTarget {
                         url_env,
                         secret_env: None,
                         allow_insecure,

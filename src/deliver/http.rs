@@ -108,6 +108,47 @@ pub async fn post_slack(client: &reqwest::Client, t: &HttpTarget, body: &str) ->
     }
 }
 
+/// Microsoft Teams incoming webhook: 2xx accepted; 429 and 5xx retried; other 4xx permanent.
+pub async fn post_teams(client: &reqwest::Client, t: &HttpTarget, body: &str) -> Outcome {
+    let url = match target_url(t) {
+        Ok(u) => u,
+        Err(error) => return Outcome::Failed { error },
+    };
+    let resp = match client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            return Outcome::Retry {
+                error: format!("Teams could not be reached: {}", e.without_url()),
+                after: None,
+            }
+        }
+    };
+    let status = resp.status().as_u16();
+    let after = retry_after(&resp);
+    let text: String = resp.text().await.unwrap_or_default().chars().take(200).collect();
+    match status {
+        200..=299 => Outcome::Sent {
+            remote_id: format!("{status} {text}"),
+        },
+        429 | 500..=599 => Outcome::Retry {
+            error: format!("Teams answered {status} {text}"),
+            after,
+        },
+        300..=399 => Outcome::Failed {
+            error: format!("the Teams webhook URL redirects ({status}); set the final URL"),
+        },
+        _ => Outcome::Failed {
+            error: format!("Teams refused the message ({status} {text}); check the webhook or the card"),
+        },
+    }
+}
+
 pub async fn post_webhook(client: &reqwest::Client, t: &HttpTarget, body: &str, now: i64) -> Outcome {
     let url = match target_url(t) {
         Ok(u) => u,

@@ -30,6 +30,9 @@ pub enum Payload {
     Slack {
         body: String,
     },
+    Teams {
+        body: String,
+    },
     Webhook {
         body: String,
     },
@@ -146,6 +149,7 @@ fn recipients(c: &ChannelSpec) -> Vec<String> {
     match &c.kind {
         ChannelKind::Email(e) => e.to.iter().chain(&e.cc).chain(&e.bcc).cloned().collect(),
         ChannelKind::Slack(_) => vec!["slack-webhook".into()],
+        ChannelKind::Teams(_) => vec!["teams-webhook".into()],
         ChannelKind::Webhook(_) => vec!["webhook".into()],
         ChannelKind::Outbox { .. } => vec!["outbox".into()],
     }
@@ -157,6 +161,7 @@ struct Rendered {
     text: String,
     html: crate::report::render::Html,
     slack: String,
+    teams: String,
     json: String,
 }
 
@@ -172,6 +177,7 @@ fn render(plan: &Plan, spec: &ReportSpec, m: &ReportModel) -> Result<Rendered, S
         text,
         html,
         slack: serde_json::to_string(&slack::message(&view, &renderer.locale)).expect("JSON"),
+        teams: serde_json::to_string(&crate::report::teams::message(&view)).expect("JSON"),
         json: serde_json::to_string(m).expect("JSON"),
     })
 }
@@ -315,6 +321,7 @@ async fn record_run(
         let payload = match &c.kind {
             ChannelKind::Email(e) => Payload::Email(email_payload(&r, &e.subject, &spec.title, &key, &r.headline)),
             ChannelKind::Slack(_) => Payload::Slack { body: r.slack.clone() },
+            ChannelKind::Teams(_) => Payload::Teams { body: r.teams.clone() },
             ChannelKind::Webhook(_) => Payload::Webhook { body: r.json.clone() },
             ChannelKind::Outbox { .. } => Payload::Outbox {
                 email: email_payload(&r, "", &spec.title, &key, &r.headline),
@@ -492,6 +499,18 @@ async fn attempt(plan: &Plan, senders: &Senders, d: &Delivery, payload: &Payload
                 }
             };
             http::post_slack(&senders.http, t, &body).await
+        }
+        (ChannelKind::Teams(t), p) => {
+            let body = match p {
+                Payload::Teams { body } => body.clone(),
+                Payload::Notice { subject, text } => crate::report::teams::notice(subject, text).to_string(),
+                _ => {
+                    return Outcome::Failed {
+                        error: "this payload is not for Teams".into(),
+                    }
+                }
+            };
+            http::post_teams(&senders.http, t, &body).await
         }
         (ChannelKind::Webhook(t), p) => {
             let body = match p {

@@ -6,4 +6,5 @@ pub mod locale;
 pub mod model;
 pub mod render;
 pub mod slack;
+pub mod teams;
 pub mod view;

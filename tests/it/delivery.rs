@@ -518,3 +518,51 @@ fn a_period_that_has_not_started_is_not_sent() {
     );
     assert!(history(ws.path()).is_empty());
 }
+
+#[tokio::test]
+async fn teams_gets_an_adaptive_card_and_a_rate_limit_is_waited_out() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(202))
+        .mount(&server)
+        .await;
+    let cfg = config(
+        "  teams: { type: teams, webhook_url_env: TEST_TEAMS_URL, allow_insecure: true }",
+        "teams",
+        "",
+    );
+    let ws = workspace(
+        &cfg.replace("name: Leads,", "name: \"Leads *bold* <b>\","),
+        &[("data.csv", DATA)],
+    );
+    let out = send_async(
+        ws.path().to_path_buf(),
+        vec![("TEST_TEAMS_URL", format!("{}/wf", server.uri()))],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr_of(&out));
+    let reqs = server.received_requests().await.unwrap();
+    assert_eq!(reqs.len(), 2);
+    let body: Value = reqs[1].body_json().unwrap();
+    assert_eq!(body["type"], "message");
+    let card = &body["attachments"][0];
+    assert_eq!(card["contentType"], "application/vnd.microsoft.card.adaptive");
+    assert_eq!(card["content"]["type"], "AdaptiveCard");
+    let texts: Vec<&str> = card["content"]["body"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|b| b["text"].as_str())
+        .collect();
+    assert!(texts.iter().any(|t| t.contains("2 of 2 goals on track")), "{texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("Leads \\*bold\\* \\<b\\>")),
+        "Markdown in names is escaped: {texts:?}"
+    );
+    assert_eq!(history(ws.path())[0]["attempts"], 2);
+}
