@@ -569,6 +569,9 @@ const CONCURRENCY: usize = 8;
 /// exchange with its 30 s timeouts); past it, a dead sender's delivery is taken up again.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
 
+/// Deliveries leased at a time.
+const BATCH: i64 = 256;
+
 /// Sends every pending delivery that is due (of one run, or all), waiting for retries
 /// up to the policy's `wait`; what is still pending after that stays for later.
 /// Channels with `max_per_second` are sent one at a time at that pace; the others
@@ -581,27 +584,17 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
     let mut last_send: HashMap<String, std::time::Instant> = HashMap::new();
     let (mut sent, mut failed) = (0, 0);
     loop {
-        let pending = store.pending(run).await?;
-        if pending.is_empty() {
-            break;
-        }
-        let now = Utc::now();
-        let due: Vec<Delivery> = pending
-            .iter()
-            .filter(|d| parse_time(&d.next_attempt_at) <= now)
-            .cloned()
-            .collect();
+        // Due deliveries are leased in batches: one write takes them all for this process.
+        let due = store.lease_due(run, Utc::now(), Utc::now() + LEASE, BATCH).await?;
         if due.is_empty() {
-            let next = pending
-                .iter()
-                .map(|d| parse_time(&d.next_attempt_at))
-                .min()
-                .unwrap_or(now);
-            if next > deadline {
-                break;
+            let now = Utc::now();
+            match store.next_due(run).await? {
+                Some(next) if next <= deadline => {
+                    tokio::time::sleep((next - now).to_std().unwrap_or_default().max(Duration::from_millis(10))).await;
+                    continue;
+                }
+                _ => break,
             }
-            tokio::time::sleep((next - now).to_std().unwrap_or_default()).await;
-            continue;
         }
         // Shared contents, read and parsed once.
         for d in &due {
@@ -638,9 +631,6 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                 }
             }
             last_send.insert(d.channel.clone(), std::time::Instant::now());
-            if !store.lease(d.id, Utc::now() + LEASE, Utc::now()).await? {
-                continue; // another process is sending it
-            }
             let outcome = match content(&d) {
                 Ok(p) => attempt(plan, &senders, &d, &p).await,
                 Err(error) => Outcome::Failed { error },
@@ -653,9 +643,6 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                 let p = content(&d);
                 let senders = &senders;
                 async move {
-                    if !store.lease(d.id, Utc::now() + LEASE, Utc::now()).await? {
-                        return Ok(None); // another process is sending it
-                    }
                     let outcome = match p {
                         Ok(p) => attempt(plan, senders, &d, &p).await,
                         Err(error) => Outcome::Failed { error },

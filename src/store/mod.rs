@@ -76,6 +76,17 @@ pub struct Delivery {
     pub payload_id: Option<i64>,
 }
 
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// This process as a lease holder: `host:pid`.
+fn lease_owner() -> String {
+    format!("{}:{}", host_name(), std::process::id())
+}
+
 pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
@@ -179,12 +190,13 @@ impl Store {
                     tx.commit().await.map_err(err("claim"))?;
                     return Ok(Claim::New(run_id));
                 }
-                let pending: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE run_id = ? AND status = 'pending'")
-                        .bind(run_id)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(err("claim"))?;
+                let pending: i64 = sqlx::query_scalar(
+                    "SELECT count(*) FROM deliveries WHERE run_id = ? AND status IN ('pending', 'sending')",
+                )
+                .bind(run_id)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(err("claim"))?;
                 tx.commit().await.map_err(err("claim"))?;
                 return Ok(Claim::Existing {
                     run_id,
@@ -306,19 +318,84 @@ impl Store {
         Ok(rows.iter().map(delivery_from).collect())
     }
 
-    /// Takes a delivery for sending until `until`; false when another process has it.
-    pub async fn lease(&self, id: i64, until: DateTime<Utc>, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let r = sqlx::query(
-            "UPDATE deliveries SET status = 'sending', lease_until = ? \
-             WHERE id = ? AND (status = 'pending' OR (status = 'sending' AND lease_until < ?))",
+    /// Takes up to `limit` due deliveries (of one run, or all) for sending until `until`,
+    /// in one statement, so no other process can take the same ones; returns them.
+    pub async fn lease_due(
+        &self,
+        run_id: Option<i64>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.release_dead_local_leases().await?;
+        let now = timestamp(now);
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET status = 'sending', lease_until = ?, lease_owner = ? WHERE id IN ( \
+               SELECT id FROM deliveries \
+               WHERE (status = 'pending' OR (status = 'sending' AND lease_until < ?)) AND next_attempt_at <= ? \
+                 AND (? IS NULL OR run_id = ?) \
+               ORDER BY next_attempt_at, id LIMIT ?) \
+             RETURNING id",
         )
         .bind(timestamp(until))
-        .bind(id)
-        .bind(timestamp(now))
-        .execute(&self.pool)
+        .bind(lease_owner())
+        .bind(&now)
+        .bind(&now)
+        .bind(run_id)
+        .bind(run_id)
+        .bind(limit)
+        .fetch_all(&self.pool)
         .await
         .map_err(err("lease"))?;
-        Ok(r.rows_affected() == 1)
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+        let sql = format!(
+            "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id IN ({list}) ORDER BY d.next_attempt_at, d.id"
+        );
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(err("lease"))?;
+        Ok(rows.iter().map(delivery_from).collect())
+    }
+
+    /// Ends the leases held by processes of this host that no longer run, so their
+    /// deliveries are taken up at once (other hosts' leases end with time).
+    async fn release_dead_local_leases(&self) -> Result<(), StoreError> {
+        let host = host_name();
+        let owners: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT lease_owner FROM deliveries WHERE status = 'sending' AND lease_owner LIKE ?",
+        )
+        .bind(format!("{host}:%"))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(err("leases"))?;
+        for owner in owners {
+            let pid = owner.rsplit(':').next().unwrap_or_default();
+            if owner != lease_owner() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                sqlx::query("UPDATE deliveries SET lease_until = '0000-01-01T00:00:00.000Z' WHERE status = 'sending' AND lease_owner = ?")
+                    .bind(&owner)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(err("leases"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// When the next delivery (of one run, or all) becomes due: its retry time, or the end
+    /// of a lease held by a process that may have died. `None` when nothing is left.
+    pub async fn next_due(&self, run_id: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<String> = sqlx::query_scalar(
+            "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE max(next_attempt_at, lease_until) END) \
+             FROM deliveries WHERE status IN ('pending', 'sending') AND (? IS NULL OR run_id = ?)",
+        )
+        .bind(run_id)
+        .bind(run_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(err("next due"))?;
+        Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
+            .map(|t| t.with_timezone(&Utc)))
     }
 
     /// A shared content body (see `PayloadRef::Shared`).
