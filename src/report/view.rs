@@ -64,6 +64,10 @@ pub struct GoalView {
     pub change: Option<String>,
     pub owner: Option<String>,
     pub note: Option<String>,
+    /// Projection, change and owner joined with " · " (what the default HTML shows in one line).
+    pub details: String,
+    /// The same, one indented line each, for the plain-text report.
+    pub details_text: String,
     /// Sparkline values, oldest first (the chart renderer reads these).
     #[serde(skip)]
     pub history: Vec<Option<f64>>,
@@ -304,7 +308,7 @@ fn goal_view(g: &crate::goal::Verdict, loc: &Locale) -> GoalView {
     };
     let history: Vec<Option<f64>> = g.history.iter().map(|h| h.value).collect();
     let values: Vec<String> = history.iter().map(|x| v(*x)).collect();
-    GoalView {
+    let mut view = GoalView {
         id: g.id.clone(),
         primary: g.priority == "primary",
         status: g.status.as_str(),
@@ -330,6 +334,8 @@ fn goal_view(g: &crate::goal::Verdict, loc: &Locale) -> GoalView {
             .owner
             .as_ref()
             .map(|o| loc.fill("owner", &[("owner", &loc.isolate(o))])),
+        details: String::new(),
+        details_text: String::new(),
         note,
         sparkline_alt: loc.fill(
             "sparkline_alt",
@@ -343,5 +349,12 @@ fn goal_view(g: &crate::goal::Verdict, loc: &Locale) -> GoalView {
         target_value: g.target,
         history,
         sparkline: None,
-    }
+    };
+    let parts: Vec<&String> = [&view.projected, &view.change, &view.owner]
+        .into_iter()
+        .flatten()
+        .collect();
+    view.details = parts.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" · ");
+    view.details_text = parts.iter().map(|s| format!("      {s}\n")).collect();
+    view
 }
