@@ -151,6 +151,7 @@ pub async fn history(
         for d in rows {
             let detail = match d.status.as_str() {
                 "sent" => format!("at {}", d.sent_at.unwrap_or_default()),
+                "sending" => "being sent (leased)".to_string(),
                 "pending" => format!(
                     "next try {}{}",
                     d.next_attempt_at,

@@ -147,7 +147,23 @@ fn print_diagnostics(d: &Diagnostics) {
 }
 
 fn check(path: &std::path::Path, format: CheckFormat) -> ExitCode {
-    let loaded = config::load(path);
+    let mut loaded = config::load(path);
+    // Templates (and template overrides) are compiled too, so a broken one is found now,
+    // not when a report is due.
+    if let Some(plan) = &loaded.plan {
+        if let Err(e) = Renderer::for_plan(plan) {
+            let at = config::diagnostic::Location {
+                file: plan
+                    .templates
+                    .as_ref()
+                    .map_or_else(|| "templates".into(), |t| t.display().to_string()),
+                line: 1,
+                column: 1,
+            };
+            loaded.diagnostics.error(&at, format!("template: {e}"));
+            loaded.plan = None;
+        }
+    }
     let d = &loaded.diagnostics;
     match format {
         CheckFormat::Json => {

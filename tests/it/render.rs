@@ -303,3 +303,22 @@ fn a_template_override_is_used_and_a_broken_one_names_its_file_and_line() {
         .unwrap();
     assert!(stderr_of(&out).contains("tpl/report.txt.hbs:2:"), "{}", stderr_of(&out));
 }
+
+#[test]
+fn check_compiles_template_overrides_so_a_broken_one_is_found_before_a_send() {
+    let yaml = "templates: tpl\nsources:\n  web: { type: csv, path: d.csv }\nmetrics:\n  leads: web.leads\ngoals:\n  leads: { kpi: leads, target: { at_least: 1 } }\nreports:\n  r: { goals: [leads] }\n";
+    let ws = workspace(
+        yaml,
+        &[("tpl/partials/goal.html.hbs", "<tr>{{#if name}}<td>{{name}}</td></tr>\n")],
+    );
+    let out = goalpost(ws.path())
+        .args(["check", "--config", "goalpost.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr_of(&out);
+    assert!(
+        err.contains("template: ") && err.contains("tpl/partials/goal.html.hbs:"),
+        "{err}"
+    );
+}
