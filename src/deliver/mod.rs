@@ -620,7 +620,7 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                 .get(&d.channel)
                 .is_some_and(|c| c.max_per_second.is_some())
         });
-        let mut done: Vec<(Delivery, Outcome)> = Vec::new();
+        let mut done: Vec<(Delivery, Settled)> = Vec::new();
         for d in throttled {
             let rate = plan.channels[&d.channel].max_per_second.unwrap_or(1.0);
             let gap = Duration::from_secs_f64(1.0 / rate);
@@ -635,10 +635,10 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                 Ok(p) => attempt(plan, &senders, &d, &p).await,
                 Err(error) => Outcome::Failed { error },
             };
-            record(plan, store, &d, &outcome).await?;
-            done.push((d, outcome));
+            let settled = record(plan, store, &d, &outcome).await?;
+            done.push((d, settled));
         }
-        let concurrent: Vec<Result<Option<(Delivery, Outcome)>, SendError>> = futures::stream::iter(free)
+        let concurrent: Vec<Result<Option<(Delivery, Settled)>, SendError>> = futures::stream::iter(free)
             .map(|d| {
                 let p = content(&d);
                 let senders = &senders;
@@ -647,8 +647,8 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                         Ok(p) => attempt(plan, senders, &d, &p).await,
                         Err(error) => Outcome::Failed { error },
                     };
-                    record(plan, store, &d, &outcome).await?;
-                    Ok(Some((d, outcome)))
+                    let settled = record(plan, store, &d, &outcome).await?;
+                    Ok(Some((d, settled)))
                 }
             })
             .buffer_unordered(CONCURRENCY)
@@ -663,11 +663,11 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                 Err(e) => first_error = first_error.or(Some(e)),
             }
         }
-        for (d, outcome) in done {
-            match settle(plan, &d, &outcome) {
-                (Settled::Sent, _) => sent += 1,
-                (Settled::Retry, _) => {}
-                (Settled::Failed(why), _) => {
+        for (d, settled) in done {
+            match settled {
+                Settled::Sent => sent += 1,
+                Settled::Retry => {}
+                Settled::Failed(why) => {
                     failed += 1;
                     notify_failure(plan, store, &d, &why).await?;
                 }
@@ -718,14 +718,17 @@ fn settle(plan: &Plan, d: &Delivery, outcome: &Outcome) -> (Settled, Option<Date
     }
 }
 
-async fn record(plan: &Plan, store: &Store, d: &Delivery, outcome: &Outcome) -> Result<(), SendError> {
-    match (settle(plan, d, outcome), outcome) {
-        ((Settled::Sent, _), Outcome::Sent { remote_id }) => store.mark_sent(d.id, remote_id, Utc::now()).await?,
-        ((Settled::Retry, Some(next)), Outcome::Retry { error, .. }) => store.mark_retry(d.id, error, next).await?,
-        ((Settled::Failed(why), _), _) => store.mark_failed(d.id, &why).await?,
+/// Records an outcome and returns how it settled (decided once, so the log and the
+/// notice never disagree at the `max_age` boundary).
+async fn record(plan: &Plan, store: &Store, d: &Delivery, outcome: &Outcome) -> Result<Settled, SendError> {
+    let (settled, next) = settle(plan, d, outcome);
+    match (&settled, next, outcome) {
+        (Settled::Sent, _, Outcome::Sent { remote_id }) => store.mark_sent(d.id, remote_id, Utc::now()).await?,
+        (Settled::Retry, Some(next), Outcome::Retry { error, .. }) => store.mark_retry(d.id, error, next).await?,
+        (Settled::Failed(why), _, _) => store.mark_failed(d.id, why).await?,
         _ => {}
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// Queues a notice to the `on_failure` channel (not for a notice itself: no loops).
