@@ -189,6 +189,15 @@ impl Renderer {
                 if g.history.len() < 2 {
                     continue;
                 }
+                let values: Vec<String> = g.history.iter().map(|x| self.locale.value(*x, g.unit)).collect();
+                g.sparkline_alt = self.locale.fill(
+                    "sparkline_alt",
+                    &[
+                        ("name", &g.name),
+                        ("count", &self.locale.number(g.history.len() as f64, 0)),
+                        ("values", &values.join(", ")),
+                    ],
+                );
                 let png = chart::sparkline(&g.history, g.target_value, g.color);
                 let cid = format!("spark-{}@goalpost", sanitize(&g.id));
                 g.sparkline = Some(ImageRef {

@@ -74,6 +74,8 @@ pub struct GoalView {
     #[serde(skip)]
     pub target_value: Option<f64>,
     pub sparkline_alt: String,
+    #[serde(skip)]
+    pub unit: crate::kpi::Unit,
     /// Set by the HTML renderer when charts are attached.
     pub sparkline: Option<ImageRef>,
 }
@@ -307,7 +309,6 @@ fn goal_view(g: &crate::goal::Verdict, loc: &Locale) -> GoalView {
         Some(g.reasons.iter().map(|r| loc.reason(r)).collect::<Vec<_>>().join("; "))
     };
     let history: Vec<Option<f64>> = g.history.iter().map(|h| h.value).collect();
-    let values: Vec<String> = history.iter().map(|x| v(*x)).collect();
     let mut view = GoalView {
         id: g.id.clone(),
         primary: g.priority == "primary",
@@ -337,14 +338,9 @@ fn goal_view(g: &crate::goal::Verdict, loc: &Locale) -> GoalView {
         details: String::new(),
         details_text: String::new(),
         note,
-        sparkline_alt: loc.fill(
-            "sparkline_alt",
-            &[
-                ("name", &name),
-                ("count", &loc.number(history.len() as f64, 0)),
-                ("values", &values.join(", ")),
-            ],
-        ),
+        // Written when a chart is attached (see `Renderer::html`), not for every view.
+        sparkline_alt: String::new(),
+        unit: g.unit,
         name,
         target_value: g.target,
         history,
