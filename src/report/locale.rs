@@ -209,8 +209,13 @@ impl Locale {
 
     /// Latin digits and separators → this locale's.
     pub fn digits(&self, s: &str) -> String {
+        self.digits_owned(s.to_string())
+    }
+
+    /// As `digits`, without a copy when the locale keeps Latin digits.
+    fn digits_owned(&self, s: String) -> String {
         if !self.arabic_digits {
-            return s.to_string();
+            return s;
         }
         s.chars()
             .map(|c| match c {
@@ -224,15 +229,15 @@ impl Locale {
     }
 
     pub fn number(&self, v: f64, decimals: usize) -> String {
-        self.digits(&format::grouped(v, decimals))
+        self.digits_owned(format::grouped(v, decimals))
     }
 
     pub fn percent(&self, v: f64) -> String {
-        self.digits(&format::percent(v))
+        self.digits_owned(format::percent(v))
     }
 
     pub fn change(&self, v: Option<f64>) -> String {
-        self.digits(&format::change(v))
+        self.digits_owned(format::change(v))
     }
 
     pub fn money(&self, v: f64) -> String {
@@ -246,7 +251,7 @@ impl Locale {
     }
 
     pub fn duration(&self, secs: f64) -> String {
-        self.digits(&format::duration(secs))
+        self.digits_owned(format::duration(secs))
     }
 
     /// A KPI value in its unit; `—` when there is none.

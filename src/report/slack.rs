@@ -19,7 +19,19 @@ pub const MAX_CONTEXT_ELEMENTS: usize = 10;
 
 /// Escapes text for Slack mrkdwn (the three characters Slack asks apps to escape).
 pub fn escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    if !s.contains(['&', '<', '>']) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 fn cut(s: &str, max: usize) -> String {
