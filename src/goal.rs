@@ -35,11 +35,6 @@ impl Status {
             Status::NoData => "no_data",
         }
     }
-
-    /// Met or on track: counts towards "n of m goals on track".
-    pub fn is_good(self) -> bool {
-        matches!(self, Status::Met | Status::OnTrack)
-    }
 }
 
 /// A target with its numbers known (a `change` target resolved against its baseline).

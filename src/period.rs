@@ -333,6 +333,15 @@ impl AsOf {
 
     /// Parses `2026-10-15` or an RFC 3339 date-time.
     pub fn parse(s: &str, tz: Tz) -> Result<AsOf, String> {
+        let a = Self::parse_unchecked(s, tz)?;
+        // Far dates would overflow the period arithmetic around them (and mean a typo).
+        if !(1000..=9000).contains(&a.date.year()) {
+            return Err(format!("`{s}`: the year must be between 1000 and 9000"));
+        }
+        Ok(a)
+    }
+
+    fn parse_unchecked(s: &str, tz: Tz) -> Result<AsOf, String> {
         if let Ok(d) = NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d") {
             return Ok(AsOf::end_of_day(d, tz));
         }
@@ -430,6 +439,10 @@ mod tests {
         assert!(Period::parse_key("2026-13", Weekday::Mon).is_err());
         assert!(Period::parse_key("2026-Q5", Weekday::Mon).is_err());
         assert!(Period::parse_key("october", Weekday::Mon).is_err());
+        let tz: Tz = "UTC".parse().unwrap();
+        assert!(AsOf::parse("9999-12-31", tz)
+            .unwrap_err()
+            .contains("between 1000 and 9000"));
     }
 
     #[test]

@@ -19,10 +19,6 @@ impl Reason {
         }
     }
 
-    pub fn arg(&self, name: &str) -> Option<&str> {
-        self.args.iter().find(|(k, _)| *k == name).map(|(_, v)| v.as_str())
-    }
-
     /// The English sentence.
     pub fn english(&self) -> String {
         static EN: OnceLock<crate::report::locale::Locale> = OnceLock::new();

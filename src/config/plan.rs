@@ -35,10 +35,6 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn metric_index(&self, name: &str) -> Option<usize> {
-        self.metrics.iter().position(|m| m.name == name)
-    }
-
     pub fn metric_names(&self) -> Vec<String> {
         self.metrics.iter().map(|m| m.name.clone()).collect()
     }

@@ -219,7 +219,7 @@ impl Reader<'_> {
                 .warning(&root.loc, "there are no reports: nothing will be sent");
         }
 
-        self.objective_warnings(get("goals"), &goals);
+        self.objective_warnings(&goals);
         let on_failure = get("on_failure").and_then(|n| {
             let id = self.string(n, "on_failure")?;
             if channels.contains_key(&id) {
@@ -1373,7 +1373,7 @@ impl Reader<'_> {
     }
 
     /// The seeds' advice: 4–5 KPIs per main objective, no more.
-    fn objective_warnings(&mut self, node: Option<&Node>, goals: &IndexMap<String, (Goal, Location)>) {
+    fn objective_warnings(&mut self, goals: &IndexMap<String, (Goal, Location)>) {
         let mut by_objective: IndexMap<&str, (Vec<&str>, &Location)> = IndexMap::new();
         for (g, loc) in goals.values() {
             if let Some(o) = &g.objective {
@@ -1383,7 +1383,6 @@ impl Reader<'_> {
                 }
             }
         }
-        let _ = node;
         for (objective, (kpis, loc)) in by_objective {
             if kpis.len() > 5 {
                 self.diags.warning(loc, format!("objective `{objective}` has {} KPIs ({}); pick 4–5 per objective and resist measuring everything", kpis.len(), kpis.join(", ")));

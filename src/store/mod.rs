@@ -487,21 +487,4 @@ impl Store {
         .map(Option::flatten)
         .map_err(err("read fingerprint"))
     }
-
-    /// Runs of a report, for `history` (including skipped ones).
-    pub async fn runs(
-        &self,
-        report: Option<&str>,
-    ) -> Result<Vec<(i64, String, String, i64, String, Option<String>)>, StoreError> {
-        let rows = sqlx::query("SELECT id, report, period, generation, status, note FROM runs WHERE (? IS NULL OR report = ?) ORDER BY id DESC")
-            .bind(report)
-            .bind(report)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err("runs"))?;
-        Ok(rows
-            .iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
-            .collect())
-    }
 }

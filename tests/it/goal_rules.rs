@@ -43,19 +43,7 @@ reports:
 
 fn preview(report: &str, as_of: &str) -> Value {
     let ws = workspace(CONFIG, &[("data.csv", &csv())]);
-    let out = goalpost(ws.path())
-        .args([
-            "preview",
-            report,
-            "--as-of",
-            as_of,
-            "--format",
-            "json",
-            "--config",
-            "goalpost.yaml",
-        ])
-        .output()
-        .unwrap();
+    let out = preview_cmd(ws.path(), report, as_of, "json").output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }

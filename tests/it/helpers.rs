@@ -34,3 +34,19 @@ pub fn stdout_of(out: &std::process::Output) -> String {
 pub fn stderr_of(out: &std::process::Output) -> String {
     String::from_utf8(out.stderr.clone()).unwrap()
 }
+
+/// `goalpost preview REPORT --as-of AS_OF --format FORMAT --config goalpost.yaml` in `dir`.
+pub fn preview_cmd(dir: &Path, report: &str, as_of: &str, format: &str) -> Command {
+    let mut cmd = goalpost(dir);
+    cmd.args([
+        "preview",
+        report,
+        "--as-of",
+        as_of,
+        "--format",
+        format,
+        "--config",
+        "goalpost.yaml",
+    ]);
+    cmd
+}

@@ -98,19 +98,7 @@ reports:
 }
 
 fn render_hostile(ws: &tempfile::TempDir, format: &str) -> String {
-    let out = goalpost(ws.path())
-        .args([
-            "preview",
-            "r",
-            "--as-of",
-            "2026-11-02",
-            "--format",
-            format,
-            "--config",
-            "goalpost.yaml",
-        ])
-        .output()
-        .unwrap();
+    let out = preview_cmd(ws.path(), "r", "2026-11-02", format).output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     stdout_of(&out)
 }
@@ -172,19 +160,7 @@ fn slack_for_goals(n: usize) -> Value {
             "date,channel,leads,spend\n2026-10-01,Paid,5,100\n2026-10-01,Email,2,1\n",
         )],
     );
-    let out = goalpost(ws.path())
-        .args([
-            "preview",
-            "r",
-            "--as-of",
-            "2026-11-02",
-            "--format",
-            "slack",
-            "--config",
-            "goalpost.yaml",
-        ])
-        .output()
-        .unwrap();
+    let out = preview_cmd(ws.path(), "r", "2026-11-02", "slack").output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -24,19 +24,7 @@ reports:
 "#;
 
 fn run_json(dir: &std::path::Path) -> (Option<i32>, Value, String) {
-    let out = goalpost(dir)
-        .args([
-            "preview",
-            "r",
-            "--as-of",
-            "2026-11-02",
-            "--format",
-            "json",
-            "--config",
-            "goalpost.yaml",
-        ])
-        .output()
-        .unwrap();
+    let out = preview_cmd(dir, "r", "2026-11-02", "json").output().unwrap();
     (
         out.status.code(),
         serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
@@ -193,17 +181,7 @@ reports:
   r: { period: previous_month, goals: [leads, cpl, big] }
 "#;
     let ws = workspace(cfg, &[("setup.sql", setup)]);
-    let out = goalpost(ws.path())
-        .args([
-            "preview",
-            "r",
-            "--as-of",
-            "2026-11-02",
-            "--format",
-            "json",
-            "--config",
-            "goalpost.yaml",
-        ])
+    let out = preview_cmd(ws.path(), "r", "2026-11-02", "json")
         .env("GOALPOST_TEST_PG_URL", postgres_url())
         .output()
         .unwrap();
