@@ -23,6 +23,12 @@ pub enum Command {
     Check {
         #[arg(long, value_enum, default_value_t = CheckFormat::Text)]
         format: CheckFormat,
+        /// Also list each scheduled report's next N fire times (RFC 3339, with offset).
+        #[arg(long, value_name = "N")]
+        next: Option<usize>,
+        /// Count the fire times from this moment (RFC 3339 time or a date) instead of now.
+        #[arg(long, requires = "next")]
+        as_of: Option<String>,
     },
     /// Compute a report from its sources and print it (nothing is sent).
     Preview {

@@ -17,5 +17,6 @@ pub mod period;
 pub mod reason;
 pub mod report;
 pub mod run;
+pub mod schedule;
 pub mod source;
 pub mod store;

@@ -70,7 +70,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Init { path, force } => init(&path, force),
-        Command::Check { format } => check(&path, format),
+        Command::Check { format, next, as_of } => check(&path, format, next, as_of.as_deref()),
         Command::Preview {
             report,
             as_of,
@@ -146,8 +146,19 @@ fn print_diagnostics(d: &Diagnostics) {
     }
 }
 
-fn check(path: &std::path::Path, format: CheckFormat) -> ExitCode {
+fn check(path: &std::path::Path, format: CheckFormat, next: Option<usize>, as_of: Option<&str>) -> ExitCode {
     let mut loaded = config::load(path);
+    let from = match (&loaded.plan, as_of) {
+        (Some(plan), Some(s)) => match AsOf::parse(s, plan.timezone) {
+            Ok(a) => a.instant,
+            Err(e) => {
+                eprintln!("error: --as-of: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        _ => chrono::Utc::now(),
+    };
+    let next = next.map(|n| (n.min(10_000), from));
     // Templates (and template overrides) are compiled too, so a broken one is found now,
     // not when a report is due.
     if let Some(plan) = &loaded.plan {
@@ -172,7 +183,7 @@ fn check(path: &std::path::Path, format: CheckFormat) -> ExitCode {
                 "file": path.display().to_string(),
                 "errors": d.errors().collect::<Vec<_>>(),
                 "warnings": d.warnings().collect::<Vec<_>>(),
-                "plan": loaded.plan.as_ref().map(plan_summary),
+                "plan": loaded.plan.as_ref().map(|p| plan_summary(p, next)),
             });
             println!("{}", serde_json::to_string_pretty(&out).expect("serialises"));
         }
@@ -202,6 +213,11 @@ fn check(path: &std::path::Path, format: CheckFormat) -> ExitCode {
                         r.goals.len(),
                         r.period.name()
                     );
+                    if let (Some((n, from)), Some(s)) = (next, &r.schedule) {
+                        for t in next_fires(s, from, n) {
+                            println!("    fires {t}");
+                        }
+                    }
                 }
             } else {
                 eprintln!("{} error(s) in {}", d.errors().count(), path.display());
@@ -215,7 +231,15 @@ fn check(path: &std::path::Path, format: CheckFormat) -> ExitCode {
     }
 }
 
-fn plan_summary(plan: &Plan) -> serde_json::Value {
+/// The next `n` fire times after `from`, as RFC 3339 in the schedule's zone.
+fn next_fires(s: &goalpost::schedule::Schedule, from: chrono::DateTime<chrono::Utc>, n: usize) -> Vec<String> {
+    std::iter::successors(s.next_after(from), |t| s.next_after(*t))
+        .take(n)
+        .map(|t| t.with_timezone(&s.tz()).to_rfc3339())
+        .collect()
+}
+
+fn plan_summary(plan: &Plan, next: Option<(usize, chrono::DateTime<chrono::Utc>)>) -> serde_json::Value {
     json!({
         "timezone": plan.timezone.name(),
         "locale": plan.locale,
@@ -227,7 +251,13 @@ fn plan_summary(plan: &Plan) -> serde_json::Value {
         "reports": plan.reports.values().map(|r| json!({
             "id": r.id, "title": r.title, "goals": r.goals, "funnels": r.funnels,
             "breakdowns": r.breakdowns.iter().map(|b| json!({"kpi": b.kpi, "by": b.by})).collect::<Vec<_>>(),
-            "channels": r.channels, "schedule": r.schedule, "period": r.period.name(),
+            "channels": r.channels, "period": r.period.name(), "alert": r.alert,
+            "schedule": r.schedule.as_ref().map(|s| s.expr()),
+            "timezone": r.timezone.unwrap_or(plan.timezone).name(),
+            "next": match (next, &r.schedule) {
+                (Some((n, from)), Some(s)) => Some(next_fires(s, from, n)),
+                _ => None,
+            },
         })).collect::<Vec<_>>(),
         "channels": plan.channels.values().map(|c| json!({"id": c.id, "type": c.kind.name()})).collect::<Vec<_>>(),
     })

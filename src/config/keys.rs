@@ -43,6 +43,11 @@ pub const TOP: &[Key] = &[
     key("on_failure", STR, "a channel id told about every delivery that fails"),
     key("delivery", r##"{"$ref":"#/$defs/delivery"}"##, "retry policy"),
     key(
+        "daemon",
+        r##"{"$ref":"#/$defs/daemon"}"##,
+        "how `goalpost run` behaves: catch_up, listen, shutdown_grace",
+    ),
+    key(
         "templates",
         STR,
         "a folder of template overrides (report.html.hbs, report.txt.hbs, i18n/LOCALE.yaml)",
@@ -270,7 +275,21 @@ pub const REPORT: &[Key] = &[
         r#"{"enum":["always","off_track","changed","has_data"]}"#,
         "when to send (default always)",
     ),
-    key("schedule", STR, "cron expression (used by the daemon)"),
+    key(
+        "schedule",
+        STR,
+        "cron expression for `goalpost run`: 5 fields (or 6 with seconds first), @daily…, L and # day forms",
+    ),
+    key(
+        "alert",
+        r#"{"type":"boolean"}"#,
+        "an alert: on its schedule, sends only when a goal's status gets worse (default false)",
+    ),
+    key(
+        "rearm",
+        STR,
+        "alerts: remind after this long if a goal is still worse (default: only after it recovers)",
+    ),
     key(
         "notify_owners",
         r#"{"enum":["off_track","at_risk"]}"#,
@@ -388,6 +407,24 @@ pub const DELIVERY: &[Key] = &[
         "wait",
         STR,
         "how long `goalpost send` waits for retries before leaving them pending (default 2m)",
+    ),
+];
+
+pub const DAEMON: &[Key] = &[
+    key(
+        "catch_up",
+        STR,
+        "runs missed while the daemon was down are made up on start when this recent (default 7d; 0s for none)",
+    ),
+    key(
+        "listen",
+        STR,
+        "address for /healthz, /readyz, /metrics and /reports/ID, e.g. 127.0.0.1:9090 (default: none)",
+    ),
+    key(
+        "shutdown_grace",
+        STR,
+        "on SIGTERM, how long in-flight deliveries may finish before the rest is left pending (default 30s)",
     ),
 ];
 

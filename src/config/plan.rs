@@ -24,6 +24,7 @@ pub struct Plan {
     pub store: PathBuf,
     pub on_failure: Option<String>,
     pub delivery: DeliveryPolicy,
+    pub daemon: DaemonSettings,
     pub sources: IndexMap<String, SourceSpec>,
     /// Metrics in a fixed order: formulas refer to them by index.
     pub metrics: Vec<Metric>,
@@ -214,7 +215,11 @@ pub struct ReportSpec {
     pub funnels: Vec<String>,
     pub breakdowns: Vec<Breakdown>,
     pub channels: Vec<String>,
-    pub schedule: Option<String>,
+    pub schedule: Option<crate::schedule::Schedule>,
+    /// An alert: sent only when a goal's status gets worse (see `daemon::alerts`).
+    pub alert: bool,
+    /// Alerts: remind after this long while a goal stays worse.
+    pub rearm: Option<chrono::Duration>,
     pub timezone: Option<Tz>,
     pub max_goals: usize,
     pub history: usize,
@@ -290,6 +295,25 @@ pub struct HttpTarget {
     pub url_env: String,
     pub secret_env: Option<String>,
     pub allow_insecure: bool,
+}
+
+/// How `goalpost run` behaves for this config.
+#[derive(Debug, Clone)]
+pub struct DaemonSettings {
+    /// Fire times missed while down are made up when at most this old.
+    pub catch_up: chrono::Duration,
+    pub listen: Option<std::net::SocketAddr>,
+    pub shutdown_grace: chrono::Duration,
+}
+
+impl Default for DaemonSettings {
+    fn default() -> Self {
+        DaemonSettings {
+            catch_up: chrono::Duration::days(7),
+            listen: None,
+            shutdown_grace: chrono::Duration::seconds(30),
+        }
+    }
 }
 
 /// Retry policy for deliveries.

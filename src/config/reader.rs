@@ -211,8 +211,20 @@ impl Reader<'_> {
             Some(Value::Map(e)) => e.iter().map(|(k, _, _)| k.clone()).collect(),
             _ => Vec::new(),
         };
+        let daemon = get("daemon").map(|n| self.daemon(n)).unwrap_or_default();
         let reports = get("reports")
-            .map(|n| self.reports(n, &goals, &declared_goals, &funnels, &channels, &mut kpis, &sources))
+            .map(|n| {
+                self.reports(
+                    n,
+                    timezone,
+                    &goals,
+                    &declared_goals,
+                    &funnels,
+                    &channels,
+                    &mut kpis,
+                    &sources,
+                )
+            })
             .unwrap_or_default();
         if get("reports").is_none() {
             self.diags
@@ -254,6 +266,7 @@ impl Reader<'_> {
             store,
             on_failure,
             delivery,
+            daemon,
             sources,
             metrics,
             kpis,
@@ -1134,9 +1147,11 @@ impl Reader<'_> {
     }
 
     #[allow(clippy::too_many_arguments)]
+    #[allow(clippy::too_many_arguments)]
     fn reports(
         &mut self,
         node: &Node,
+        config_zone: Tz,
         goals: &IndexMap<String, (Goal, Location)>,
         declared_goals: &[String],
         funnels: &IndexMap<String, Funnel>,
@@ -1340,6 +1355,29 @@ impl Reader<'_> {
                 }
                 None => true,
             };
+            let alert = match field(fields, "alert") {
+                Some(Node {
+                    value: Value::Bool(b), ..
+                }) => *b,
+                Some(n) => {
+                    self.diags.error(&n.loc, "`alert` is true or false");
+                    false
+                }
+                None => false,
+            };
+            let rearm = field(fields, "rearm").and_then(|n| self.duration(n, "rearm"));
+            if let (Some(n), false) = (field(fields, "rearm"), alert) {
+                self.diags.warning(
+                    &n.loc,
+                    "`rearm` only applies to alerts (`alert: true`); it is ignored here",
+                );
+            }
+            if alert && field(fields, "schedule").is_none() {
+                self.diags.error(
+                    &n.loc,
+                    format!("report `{id}` is an alert but has no `schedule`: an alert is evaluated on its schedule"),
+                );
+            }
             let timezone = field(fields, "timezone").and_then(|t| {
                 let s = self.string(t, "timezone")?;
                 s.parse::<Tz>()
@@ -1358,7 +1396,14 @@ impl Reader<'_> {
                     funnels: funnel_ids,
                     breakdowns,
                     channels: channel_ids,
-                    schedule: field(fields, "schedule").and_then(|s| self.string(s, "schedule")),
+                    schedule: field(fields, "schedule").and_then(|n| {
+                        let s = self.string(n, "schedule")?;
+                        crate::schedule::Schedule::parse(&s, timezone.unwrap_or(config_zone))
+                            .map_err(|e| self.diags.error(&n.loc, format!("`schedule`: {e}")))
+                            .ok()
+                    }),
+                    alert,
+                    rearm,
                     timezone,
                     max_goals,
                     history,
@@ -1423,6 +1468,42 @@ impl Reader<'_> {
         true
     }
 
+    fn daemon(&mut self, n: &Node) -> DaemonSettings {
+        let mut d = DaemonSettings::default();
+        let Some(fields) = self.entries(n, "`daemon`", keys::DAEMON) else {
+            return d;
+        };
+        if let Some(v) = field(fields, "catch_up").and_then(|v| self.duration(v, "catch_up")) {
+            d.catch_up = v;
+        }
+        if let Some(v) = field(fields, "shutdown_grace").and_then(|v| self.duration(v, "shutdown_grace")) {
+            d.shutdown_grace = v;
+        }
+        if let Some(v) = field(fields, "listen") {
+            if let Some(s) = self.string(v, "listen") {
+                match s.parse::<std::net::SocketAddr>() {
+                    Ok(a) => d.listen = Some(a),
+                    Err(_) => self.diags.error(
+                        &v.loc,
+                        format!("`{s}` is not an address to listen on: write IP:PORT, e.g. 127.0.0.1:9090"),
+                    ),
+                }
+            }
+        }
+        d
+    }
+
+    /// A duration value (`30s`, `10m`, `2h`, `1d`, `1w`), or an error at its place.
+    fn duration(&mut self, v: &Node, key: &str) -> Option<chrono::Duration> {
+        let s = self.string(v, key)?;
+        let d = parse_duration(&s);
+        if d.is_none() {
+            self.diags
+                .error(&v.loc, format!("`{s}` is not a duration: write 30s, 10m, 2h or 1d"));
+        }
+        d
+    }
+
     fn delivery(&mut self, n: &Node) -> DeliveryPolicy {
         let mut p = DeliveryPolicy::default();
         let Some(fields) = self.entries(n, "`delivery`", keys::DELIVERY) else {
@@ -1441,15 +1522,8 @@ impl Reader<'_> {
             ("max_age", &mut p.max_age),
             ("wait", &mut p.wait),
         ] {
-            if let Some(v) = field(fields, key) {
-                if let Some(s) = self.string(v, key) {
-                    match parse_duration(&s) {
-                        Some(d) => *slot = d,
-                        None => self
-                            .diags
-                            .error(&v.loc, format!("`{s}` is not a duration: write 30s, 10m, 2h or 1d")),
-                    }
-                }
+            if let Some(d) = field(fields, key).and_then(|v| self.duration(v, key)) {
+                *slot = d;
             }
         }
         p

@@ -35,6 +35,7 @@ pub fn json_schema() -> Value {
         "report": object(keys::REPORT, &[]),
         "channel": object(keys::CHANNEL, &["type"]),
         "delivery": object(keys::DELIVERY, &[]),
+        "daemon": object(keys::DAEMON, &[]),
     });
     let o = root.as_object_mut().expect("an object");
     o.insert("$schema".into(), json!("https://json-schema.org/draft/2020-12/schema"));

@@ -9,5 +9,6 @@ mod helpers;
 mod preview_cli;
 mod properties;
 mod render;
+mod schedule_cli;
 mod smtp;
 mod sources;
