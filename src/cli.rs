@@ -1,4 +1,4 @@
-//! The command line: `check`, `preview`, `schema`, `init`.
+//! The command line: `check`, `preview`, `send`, `history`, `retry`, `run`, `schema`, `init`.
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -93,6 +93,20 @@ pub enum Command {
         #[arg(long)]
         failed: bool,
     },
+    /// The daemon: send each report at its scheduled time, forever (SIGHUP reloads, SIGTERM stops).
+    Run {
+        /// Run every report once at start (its current period), then keep to the schedule.
+        #[arg(long)]
+        now: bool,
+        /// Do the start-up work (make up missed runs, --now) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Serve /healthz, /readyz, /metrics and /reports/ID here (overrides `daemon.listen`).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
     /// Print the JSON Schema of the config file (for editor completion).
     Schema,
     /// Write a commented starter config.
@@ -109,6 +123,14 @@ pub enum Command {
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CheckFormat {
     Text,
+    Json,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line.
     Json,
 }
 

@@ -9,10 +9,12 @@
 pub mod cli;
 pub mod commands;
 pub mod config;
+pub mod daemon;
 pub mod deliver;
 pub mod frame;
 pub mod goal;
 pub mod kpi;
+pub mod metrics;
 pub mod period;
 pub mod reason;
 pub mod report;

@@ -4,7 +4,7 @@
 //! 2 the report was computed but a source failed (its goals say "data unavailable").
 
 use clap::Parser;
-use goalpost::cli::{CheckFormat, Cli, Command, HistoryFormat, PreviewFormat};
+use goalpost::cli::{CheckFormat, Cli, Command, HistoryFormat, LogFormat, PreviewFormat};
 use goalpost::commands;
 use goalpost::config::{self, diagnostic::Diagnostics, Plan};
 use goalpost::period::{AsOf, Period};
@@ -61,6 +61,26 @@ fn main() -> ExitCode {
         }),
         Command::Retry { delivery, failed } => {
             with_plan(&path, |plan, rt| rt.block_on(commands::retry(plan, delivery, failed)))
+        }
+        Command::Run {
+            now,
+            once,
+            listen,
+            log_format,
+        } => {
+            init_logs(log_format);
+            let opts = goalpost::daemon::Options {
+                config: path,
+                now,
+                once,
+                listen,
+            };
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            let code = tokio::task::LocalSet::new().block_on(&rt, goalpost::daemon::main(opts));
+            ExitCode::from(code)
         }
         Command::Schema => {
             println!(
@@ -393,6 +413,21 @@ fn html_with_files(out: &std::path::Path, h: Html) -> String {
         html = html.replace(&format!("cid:{}", img.cid), &format!("{folder}/{}", img.filename));
     }
     html
+}
+
+/// Logs to stderr: readable lines, or JSON lines; the level from GOALPOST_LOG (default info).
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("GOALPOST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(false).init(),
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
 }
 
 /// The async runtime the commands run on: two workers, as many as the machines have cores.

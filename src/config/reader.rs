@@ -112,7 +112,13 @@ impl Reader<'_> {
         }
         let store_name = get("store")
             .and_then(|n| self.string(n, "store"))
-            .unwrap_or_else(|| "goalpost.db".into());
+            // NAME.db beside NAME.yaml: each client file of a config folder gets its own log.
+            .unwrap_or_else(|| {
+                let stem = file
+                    .file_stem()
+                    .map_or("goalpost".into(), |s| s.to_string_lossy().into_owned());
+                format!("{stem}.db")
+            });
         let store = self.dir.join(store_name);
         let delivery = get("delivery").map(|n| self.delivery(n)).unwrap_or_default();
         let sources = get("sources").map(|n| self.sources(n)).unwrap_or_default();
@@ -1384,6 +1390,23 @@ impl Reader<'_> {
                     .map_err(|_| self.diags.error(&t.loc, format!("`{s}` is not an IANA time zone")))
                     .ok()
             });
+            let schedule = field(fields, "schedule").and_then(|n| {
+                let s = self.string(n, "schedule")?;
+                let schedule = crate::schedule::Schedule::parse(&s, timezone.unwrap_or(config_zone))
+                    .map_err(|e| self.diags.error(&n.loc, format!("`schedule`: {e}")))
+                    .ok()?;
+                if !alert && fires_within_one_period(&schedule, period) {
+                    self.diags.warning(
+                        &n.loc,
+                        format!(
+                            "`{s}` fires more often than the report's period ({}): a period is sent once, so only \
+                             its first fire sends; choose a shorter period, or `alert: true` for checks between reports",
+                            period.name()
+                        ),
+                    );
+                }
+                Some(schedule)
+            });
             out.insert(
                 id.clone(),
                 ReportSpec {
@@ -1396,12 +1419,7 @@ impl Reader<'_> {
                     funnels: funnel_ids,
                     breakdowns,
                     channels: channel_ids,
-                    schedule: field(fields, "schedule").and_then(|n| {
-                        let s = self.string(n, "schedule")?;
-                        crate::schedule::Schedule::parse(&s, timezone.unwrap_or(config_zone))
-                            .map_err(|e| self.diags.error(&n.loc, format!("`schedule`: {e}")))
-                            .ok()
-                    }),
+                    schedule,
                     alert,
                     rearm,
                     timezone,
@@ -1671,6 +1689,23 @@ fn key_loc(n: &Node, key: &str) -> Option<Location> {
 }
 
 /// `21d`, `3w`, `48h`, `90m`, `30s`, `200ms`.
+/// Whether two consecutive fires of `schedule` fall in the same period (checked over a few
+/// fires from a fixed Monday, so the answer does not depend on today's date).
+fn fires_within_one_period(schedule: &crate::schedule::Schedule, period: Relative) -> bool {
+    let start = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, 5, 0, 0, 0)
+        .single()
+        .expect("a valid date");
+    let keys: Vec<String> = std::iter::successors(schedule.next_after(start), |t| schedule.next_after(*t))
+        .take(4)
+        .map(|t| {
+            period
+                .resolve(t.with_timezone(&schedule.tz()).date_naive(), Weekday::Mon)
+                .key()
+        })
+        .collect();
+    keys.windows(2).any(|w| w[0] == w[1])
+}
+
 pub fn parse_duration(s: &str) -> Option<chrono::Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);

@@ -302,7 +302,6 @@ async fn record_run(
     opts: &SendOptions,
     run_id: i64,
 ) -> Result<Option<String>, SendError> {
-    let key = period.key();
     let (model, failures) = crate::run::compute(plan, spec, Some(period), opts.as_of).await;
     let last = store.last_sent_fingerprint(&spec.id, run_id).await?;
     let fp = fingerprint(&model);
@@ -312,19 +311,35 @@ async fn record_run(
             .await?;
         return Ok(Some(why));
     }
-    let r = render(plan, spec, &model)?;
+    record_model(plan, store, spec, &period.key(), run_id, &model, &failures).await?;
+    Ok(None)
+}
+
+/// Renders `model` and records every delivery of run `run_id` (one transaction), with owner
+/// notices and source-failure notices; marks the run done.
+async fn record_model(
+    plan: &Plan,
+    store: &Store,
+    spec: &ReportSpec,
+    key: &str,
+    run_id: i64,
+    model: &ReportModel,
+    failures: &[crate::source::SourceError],
+) -> Result<(), SendError> {
+    let fp = fingerprint(model);
+    let r = render(plan, spec, model)?;
     // One content per channel, shared by its recipients' deliveries.
     let mut shared: Vec<(String, String)> = Vec::new();
     let mut new = Vec::new();
     for cid in &spec.channels {
         let c = &plan.channels[cid];
         let payload = match &c.kind {
-            ChannelKind::Email(e) => Payload::Email(email_payload(&r, &e.subject, &spec.title, &key, &r.headline)),
+            ChannelKind::Email(e) => Payload::Email(email_payload(&r, &e.subject, &spec.title, key, &r.headline)),
             ChannelKind::Slack(_) => Payload::Slack { body: r.slack.clone() },
             ChannelKind::Teams(_) => Payload::Teams { body: r.teams.clone() },
             ChannelKind::Webhook(_) => Payload::Webhook { body: r.json.clone() },
             ChannelKind::Outbox { .. } => Payload::Outbox {
-                email: email_payload(&r, "", &spec.title, &key, &r.headline),
+                email: email_payload(&r, "", &spec.title, key, &r.headline),
                 json: r.json.clone(),
             },
         };
@@ -337,9 +352,9 @@ async fn record_run(
             });
         }
     }
-    new.extend(owner_notices(plan, spec, &model)?);
+    new.extend(owner_notices(plan, spec, model)?);
     // Sources that failed are the operator's to fix: say so on the failure channel.
-    for f in &failures {
+    for f in failures {
         new.extend(notice(
             plan,
             &format!("source:{}", f.source),
@@ -352,7 +367,55 @@ async fn record_run(
     }
     store.add_deliveries(run_id, &shared, &new, Utc::now()).await?;
     store.finish_run(run_id, "done", None, Some(&fp), Utc::now()).await?;
-    Ok(None)
+    Ok(())
+}
+
+/// Sends an alert: `model` (already computed and cut to the goals that got worse) under its
+/// own run key, so each alert is claimed, recorded and delivered once like any run.
+pub async fn send_alert(
+    plan: &Plan,
+    store: &Store,
+    spec: &ReportSpec,
+    key: &str,
+    model: &ReportModel,
+    failures: &[crate::source::SourceError],
+) -> Result<SendSummary, SendError> {
+    let mut s = SendSummary {
+        report: spec.id.clone(),
+        period: key.to_string(),
+        outcome: "sent",
+        note: None,
+        sent: 0,
+        failed: 0,
+        pending: 0,
+    };
+    let run_id = match store.claim_run(&spec.id, key, false, Utc::now()).await? {
+        Claim::New(id) => id,
+        Claim::Existing { run_id: 0, .. } => {
+            s.outcome = "claimed_elsewhere";
+            return Ok(s);
+        }
+        Claim::Existing { run_id, .. } => {
+            let d = deliver_pending(plan, store, Some(run_id)).await?;
+            return Ok(SendSummary {
+                outcome: "resumed",
+                report: s.report,
+                period: s.period,
+                ..d
+            });
+        }
+    };
+    if let Err(e) = record_model(plan, store, spec, key, run_id, model, failures).await {
+        store
+            .finish_run(run_id, "failed", Some(&e.to_string()), None, Utc::now())
+            .await?;
+        return Err(e);
+    }
+    let d = deliver_pending(plan, store, Some(run_id)).await?;
+    s.sent = d.sent;
+    s.failed = d.failed;
+    s.pending = d.pending;
+    Ok(s)
 }
 
 /// With `notify_owners`, each owner whose goals are off track (or at risk) gets a short
@@ -722,6 +785,26 @@ fn settle(plan: &Plan, d: &Delivery, outcome: &Outcome) -> (Settled, Option<Date
 /// notice never disagree at the `max_age` boundary).
 async fn record(plan: &Plan, store: &Store, d: &Delivery, outcome: &Outcome) -> Result<Settled, SendError> {
     let (settled, next) = settle(plan, d, outcome);
+    let status = match &settled {
+        Settled::Sent => "sent",
+        Settled::Retry => "retry",
+        Settled::Failed(_) => "failed",
+    };
+    crate::metrics::add(
+        "goalpost_deliveries_total",
+        &[("channel", &d.channel), ("status", status)],
+        1.0,
+    );
+    let span = tracing::info_span!("delivery", report = %d.report, period = %d.period, key = %format!("{}/{}", d.channel, d.recipient), id = d.id);
+    match (&settled, outcome) {
+        (Settled::Failed(why), _) => {
+            span.in_scope(|| tracing::warn!(attempt = d.attempts + 1, error = %why, "delivery failed"))
+        }
+        (Settled::Retry, Outcome::Retry { error, .. }) => {
+            span.in_scope(|| tracing::info!(attempt = d.attempts + 1, error = %error, "delivery will be retried"))
+        }
+        _ => span.in_scope(|| tracing::info!(attempt = d.attempts + 1, "delivered")),
+    }
     match (&settled, next, outcome) {
         (Settled::Sent, _, Outcome::Sent { remote_id }) => store.mark_sent(d.id, remote_id, Utc::now()).await?,
         (Settled::Retry, Some(next), Outcome::Retry { error, .. }) => store.mark_retry(d.id, error, next).await?,

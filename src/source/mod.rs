@@ -139,9 +139,17 @@ pub fn merge_ranges(ranges: &[(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, NaiveD
 
 /// Fetches every source in `requests` concurrently; returns the frames and the failures.
 pub async fn fetch_all(plan: &Plan, requests: &IndexMap<String, FetchRequest>) -> (Dataset, Vec<SourceError>) {
-    let futures = requests
-        .iter()
-        .map(|(id, req)| async move { (id.clone(), fetch(id, &plan.sources[id], req).await) });
+    let futures = requests.iter().map(|(id, req)| async move {
+        let started = std::time::Instant::now();
+        let r = fetch(id, &plan.sources[id], req).await;
+        let secs = started.elapsed().as_secs_f64();
+        crate::metrics::observe("goalpost_source_fetch_seconds", &[("source", id)], secs);
+        match &r {
+            Ok(f) => tracing::debug!(source = %id, rows = f.len(), secs, "fetched"),
+            Err(e) => tracing::warn!(source = %id, secs, error = %e, "source failed"),
+        }
+        (id.clone(), r)
+    });
     let results = futures::future::join_all(futures).await;
     let mut data = Dataset::default();
     let mut failures = Vec::new();

@@ -5,6 +5,9 @@
 //! deliveries are written — rendered — before anything is sent, and each delivery is
 //! marked sent the moment its channel accepts it. A crash resumes the pending ones.
 
+mod daemon;
+pub use daemon::AlertState;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -82,6 +85,14 @@ fn host_name() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
+/// Whether `owner` (`host:pid`) is a process of this host that no longer runs.
+fn is_dead_local_process(owner: &str) -> bool {
+    let Some((host, pid)) = owner.rsplit_once(':') else {
+        return false;
+    };
+    host == host_name() && owner != lease_owner() && !std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
 /// This process as a lease holder: `host:pid`.
 fn lease_owner() -> String {
     format!("{}:{}", host_name(), std::process::id())
@@ -153,9 +164,9 @@ impl Store {
         force: bool,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err("claim"))?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err("claim"))?;
         let latest = sqlx::query(
-            "SELECT id, status, generation, started_at FROM runs WHERE report = ? AND period = ? ORDER BY generation DESC LIMIT 1",
+            "SELECT id, status, generation, started_at, owner FROM runs WHERE report = ? AND period = ? ORDER BY generation DESC LIMIT 1",
         )
         .bind(report)
         .bind(period)
@@ -175,14 +186,18 @@ impl Store {
                         .map_err(err("claim"))?;
                 // A run that failed before recording its deliveries, or whose process died
                 // before doing so (still `running` after ten minutes), is taken up again.
+                // A run of a dead process of this host is abandoned at once.
+                let owner: Option<String> = row.get(4);
                 let abandoned = status == "running"
-                    && DateTime::parse_from_rfc3339(&started)
-                        .is_ok_and(|t| now - t.with_timezone(&Utc) > chrono::Duration::minutes(10));
+                    && (DateTime::parse_from_rfc3339(&started)
+                        .is_ok_and(|t| now - t.with_timezone(&Utc) > chrono::Duration::minutes(10))
+                        || owner.as_deref().is_some_and(is_dead_local_process));
                 if deliveries == 0 && (status == "failed" || abandoned) {
                     sqlx::query(
-                        "UPDATE runs SET status = 'running', started_at = ?, note = 'taken up again' WHERE id = ?",
+                        "UPDATE runs SET status = 'running', started_at = ?, note = 'taken up again', owner = ? WHERE id = ?",
                     )
                     .bind(timestamp(now))
+                    .bind(lease_owner())
                     .bind(run_id)
                     .execute(&mut *tx)
                     .await
@@ -209,7 +224,7 @@ impl Store {
         };
         let note = force.then_some("forced re-send (--force)");
         let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO runs (report, period, generation, status, note, started_at) VALUES (?, ?, ?, 'running', ?, ?) \
+            "INSERT INTO runs (report, period, generation, status, note, started_at, owner) VALUES (?, ?, ?, 'running', ?, ?, ?) \
              ON CONFLICT (report, period, generation) DO NOTHING RETURNING id",
         )
         .bind(report)
@@ -217,6 +232,7 @@ impl Store {
         .bind(generation)
         .bind(note)
         .bind(timestamp(now))
+        .bind(lease_owner())
         .fetch_optional(&mut *tx)
         .await
         .map_err(err("claim"))?;
@@ -261,7 +277,11 @@ impl Store {
         deliveries: &[NewDelivery],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await.map_err(err("add deliveries"))?;
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(err("add deliveries"))?;
         let mut ids = Vec::with_capacity(shared.len());
         for (channel, body) in shared {
             let id: i64 =
@@ -370,8 +390,7 @@ impl Store {
         .await
         .map_err(err("leases"))?;
         for owner in owners {
-            let pid = owner.rsplit(':').next().unwrap_or_default();
-            if owner != lease_owner() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            if is_dead_local_process(&owner) {
                 sqlx::query("UPDATE deliveries SET lease_until = '0000-01-01T00:00:00.000Z' WHERE status = 'sending' AND lease_owner = ?")
                     .bind(&owner)
                     .execute(&self.pool)

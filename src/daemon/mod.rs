@@ -1,0 +1,760 @@
+//! `goalpost run`: the long-running process that sends each report at its time.
+//!
+//! One loop holds every schedule in a timer queue and sleeps until the earliest deadline
+//! (no polling: an idle daemon does not wake). At a deadline it starts the due runs as
+//! tasks; a report whose previous run is still going is not started again. What ran is
+//! in the store, so a restart makes up missed fires (within `catch_up`) and never
+//! repeats one. Reloads (SIGHUP, a changed file) swap a client's plan only when the new
+//! one is valid; shutdown stops starting runs and gives in-flight ones a grace period.
+//!
+//! It runs inside a `tokio::task::LocalSet` (see `spawn_run`).
+
+pub mod alerts;
+pub mod clients;
+pub mod clock;
+pub mod http;
+
+use crate::config::plan::ReportSpec;
+use crate::config::Plan;
+use crate::deliver::{self, SendOptions};
+use crate::metrics;
+use crate::period::AsOf;
+use crate::store::Store;
+use chrono::{DateTime, Utc};
+use clock::Clock;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
+use tracing::{error, info, info_span, warn, Instrument};
+
+/// How the daemon was started.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// A config file, or a folder of them (one per client).
+    pub config: PathBuf,
+    /// Run every report once at start, then keep to the schedule.
+    pub now: bool,
+    /// Do the start-up work (catch-up, `--now`) and exit instead of staying up.
+    pub once: bool,
+    /// Overrides the config's `daemon.listen`.
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+/// Why the config is read again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reload {
+    /// SIGHUP: every file.
+    All,
+    /// A file changed, appeared or went away.
+    File(PathBuf),
+}
+
+/// One client: a config file, its plan and its store.
+pub struct Client {
+    pub file: PathBuf,
+    pub plan: Arc<Plan>,
+    pub store: Store,
+}
+
+/// What the HTTP listener reads.
+#[derive(Default)]
+pub struct Shared {
+    pub ready: std::sync::atomic::AtomicBool,
+    /// (client, report id) → the client's store, for `/reports/{id}`.
+    pub reports: RwLock<BTreeMap<(String, String), Store>>,
+}
+
+type JobKey = (String, String);
+
+/// A finished run task.
+struct Done {
+    key: JobKey,
+    ok: bool,
+}
+
+pub struct Daemon {
+    clock: Clock,
+    opts: Options,
+    clients: BTreeMap<String, Client>,
+    /// Per job, the generation of its live queue entry (older entries are stale).
+    jobs: HashMap<JobKey, u64>,
+    queue: BinaryHeap<Reverse<(DateTime<Utc>, u64, JobKey)>>,
+    generation: u64,
+    running: HashSet<JobKey>,
+    tasks: JoinSet<Done>,
+    pub shared: Arc<Shared>,
+    /// The last fires started (client, report, scheduled time), newest last.
+    fired: std::collections::VecDeque<(String, String, DateTime<Utc>)>,
+}
+
+/// How many fires `Daemon::fired` remembers.
+const FIRED_KEPT: usize = 1000;
+
+impl Daemon {
+    /// Loads every config under `opts.config`. Fails only when none can be loaded.
+    pub async fn start(opts: Options, clock: Clock) -> Result<Daemon, String> {
+        let mut d = Daemon {
+            clock,
+            opts,
+            clients: BTreeMap::new(),
+            jobs: HashMap::new(),
+            queue: BinaryHeap::new(),
+            generation: 0,
+            running: HashSet::new(),
+            tasks: JoinSet::new(),
+            shared: Arc::new(Shared::default()),
+            fired: std::collections::VecDeque::new(),
+        };
+        let files = clients::config_files(&d.opts.config)?;
+        if files.is_empty() {
+            return Err(format!("{} has no *.yaml config files", d.opts.config.display()));
+        }
+        let mut problems = Vec::new();
+        for f in &files {
+            if let Err(e) = d.load_client(f).await {
+                problems.extend(e);
+            }
+        }
+        if d.clients.is_empty() {
+            return Err(format!("no config could be loaded:\n{}", problems.join("\n")));
+        }
+        Ok(d)
+    }
+
+    /// The `listen` address: the command line's, else the first config's.
+    pub fn listen(&self) -> Option<std::net::SocketAddr> {
+        self.opts
+            .listen
+            .or_else(|| self.clients.values().find_map(|c| c.plan.daemon.listen))
+    }
+
+    pub fn scheduled(&self) -> usize {
+        self.jobs.len()
+    }
+
+    /// The fires started lately, oldest first: (client, report, scheduled time).
+    pub fn fired(&self) -> impl Iterator<Item = &(String, String, DateTime<Utc>)> {
+        self.fired.iter()
+    }
+
+    /// Drives the scheduler on a manual clock: moves it to each deadline up to `end` in
+    /// turn, starts what is due there, and lets it finish before the next.
+    pub async fn run_until(&mut self, end: DateTime<Utc>) {
+        while let Some(next) = self.next_deadline().filter(|t| *t <= end) {
+            self.clock.set(next);
+            self.fire_due();
+            self.wait_idle().await;
+        }
+        self.clock.set(end);
+    }
+
+    /// Starts what is due now without waiting for it (tests: overlap, shutdown).
+    pub fn tick(&mut self) {
+        self.fire_due();
+    }
+
+    /// Applies a reload now (tests; the process gets them from SIGHUP and the watcher).
+    pub async fn reload_now(&mut self, why: Reload) {
+        self.reload(why).await;
+    }
+
+    /// Loads (or reloads) one client file. On any error the running plan is kept.
+    async fn load_client(&mut self, file: &Path) -> Result<(), Vec<String>> {
+        let name = clients::client_name(file);
+        let plan = match clients::load(file) {
+            Ok(p) => p,
+            Err(errors) => {
+                for e in &errors {
+                    error!(config = %file.display(), "{e}");
+                }
+                let kept = if self.clients.contains_key(&name) {
+                    "; the previous config stays in force"
+                } else {
+                    ""
+                };
+                error!(config = %file.display(), errors = errors.len(), "config not loaded{kept}");
+                metrics::add("goalpost_config_reloads_total", &[("result", "rejected")], 1.0);
+                return Err(errors);
+            }
+        };
+        // Two clients writing one log would deliver each other's runs: refuse the second.
+        if let Some((other, _)) = self
+            .clients
+            .iter()
+            .find(|(n, c)| **n != name && same_file(&c.plan.store, &plan.store))
+        {
+            let e = format!(
+                "{}: uses the same store as client `{other}` ({}); give each config its own `store:`",
+                file.display(),
+                plan.store.display()
+            );
+            error!("{e}");
+            return Err(vec![e]);
+        }
+        let store = match self.clients.get(&name) {
+            Some(c) if same_file(&c.plan.store, &plan.store) => c.store.clone(),
+            _ => Store::open_sqlite(&plan.store).await.map_err(|e| {
+                let e = format!("{}: {e}", file.display());
+                error!("{e}");
+                vec![e]
+            })?,
+        };
+        let plan = Arc::new(plan);
+        let before: Vec<String> = self.job_reports(&name);
+        self.clients.insert(
+            name.clone(),
+            Client {
+                file: file.to_path_buf(),
+                plan: plan.clone(),
+                store: store.clone(),
+            },
+        );
+        // Reschedule: every job of this client gets a fresh entry; removed reports go.
+        for r in &before {
+            if plan.reports.get(r).is_none_or(|s| s.schedule.is_none()) {
+                self.jobs.remove(&(name.clone(), r.clone()));
+                metrics::forget("goalpost_next_fire_timestamp_seconds", ("report", r));
+                info!(client = %name, report = %r, "report no longer scheduled");
+            }
+        }
+        {
+            let mut reports = self.shared.reports.write().unwrap_or_else(|p| p.into_inner());
+            reports.retain(|(c, _), _| *c != name);
+            for id in plan.reports.keys() {
+                reports.insert((name.clone(), id.clone()), store.clone());
+            }
+        }
+        let now = self.clock.now();
+        for spec in plan.reports.values().filter(|s| s.schedule.is_some()) {
+            self.schedule_after(&(name.clone(), spec.id.clone()), now);
+        }
+        let scheduled = plan.reports.values().filter(|s| s.schedule.is_some()).count();
+        metrics::set("goalpost_reports_scheduled", &[("client", &name)], scheduled as f64);
+        info!(client = %name, config = %file.display(), reports = plan.reports.len(), scheduled, "config loaded");
+        Ok(())
+    }
+
+    fn job_reports(&self, client: &str) -> Vec<String> {
+        self.jobs
+            .keys()
+            .filter(|(c, _)| c == client)
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+
+    fn spec(&self, key: &JobKey) -> Option<(&Client, &ReportSpec)> {
+        let c = self.clients.get(&key.0)?;
+        Some((c, c.plan.reports.get(&key.1)?))
+    }
+
+    /// Puts the job's next fire after `after` in the queue (replacing any earlier entry).
+    fn schedule_after(&mut self, key: &JobKey, after: DateTime<Utc>) {
+        let Some(next) = self
+            .spec(key)
+            .and_then(|(_, s)| s.schedule.as_ref())
+            .and_then(|s| s.next_after(after))
+        else {
+            self.jobs.remove(key);
+            return;
+        };
+        self.generation += 1;
+        self.jobs.insert(key.clone(), self.generation);
+        self.queue.push(Reverse((next, self.generation, key.clone())));
+        metrics::set(
+            "goalpost_next_fire_timestamp_seconds",
+            &[("client", &key.0), ("report", &key.1)],
+            next.timestamp() as f64,
+        );
+    }
+
+    /// The earliest live deadline (stale entries are dropped on the way).
+    fn next_deadline(&mut self) -> Option<DateTime<Utc>> {
+        while let Some(Reverse((at, generation, key))) = self.queue.peek() {
+            if self.jobs.get(key) == Some(generation) {
+                return Some(*at);
+            }
+            self.queue.pop();
+        }
+        None
+    }
+
+    /// Start-up work: catch-up of missed fires, then `--now` runs.
+    pub async fn start_up(&mut self) {
+        let now = self.clock.now();
+        let keys: Vec<JobKey> = self
+            .clients
+            .iter()
+            .flat_map(|(n, c)| c.plan.reports.keys().map(move |r| (n.clone(), r.clone())))
+            .collect();
+        for key in keys {
+            let Some((client, spec)) = self.spec(&key) else {
+                continue;
+            };
+            let mut fires = Vec::new();
+            if let Some(schedule) = &spec.schedule {
+                match client.store.schedule_mark(&spec.id).await {
+                    Ok(Some(mark)) => fires = missed_fires(schedule, spec, &client.plan, mark, now),
+                    // First start with this report: nothing to make up, only the future.
+                    Ok(None) => {
+                        if let Err(e) = client.store.set_schedule_mark(&spec.id, now).await {
+                            error!(report = %spec.id, "{e}");
+                        }
+                    }
+                    Err(e) => error!(report = %spec.id, "{e}"),
+                }
+            }
+            if self.opts.now {
+                fires.push(Fire {
+                    at: now,
+                    catch_up: false,
+                });
+            }
+            if !fires.is_empty() {
+                self.spawn_run(&key, fires);
+            }
+        }
+    }
+
+    /// Starts a task running `fires` of one report in order, unless one is running already.
+    fn spawn_run(&mut self, key: &JobKey, fires: Vec<Fire>) {
+        if self.running.contains(key) {
+            warn!(client = %key.0, report = %key.1, scheduled = %fires[0].at, "previous run still going; this fire is skipped");
+            metrics::add("goalpost_overlaps_skipped_total", &[("report", &key.1)], 1.0);
+            return;
+        }
+        let Some((client, spec)) = self.spec(key) else { return };
+        let (plan, store, spec) = (client.plan.clone(), client.store.clone(), spec.clone());
+        for f in &fires {
+            if self.fired.len() == FIRED_KEPT {
+                self.fired.pop_front();
+            }
+            self.fired.push_back((key.0.clone(), key.1.clone(), f.at));
+        }
+        let key = key.clone();
+        self.running.insert(key.clone());
+        let clock = self.clock.clone();
+        // Local tasks: the delivery futures are not provably `Send` (rust-lang/rust#102211),
+        // and one thread is plenty to orchestrate runs; CSV parsing and SQLite work happen
+        // on their own threads.
+        self.tasks.spawn_local(async move {
+            let mut ok = true;
+            for fire in fires {
+                let latency = (clock.now() - fire.at).num_milliseconds().max(0) as f64 / 1000.0;
+                metrics::observe("goalpost_fire_latency_seconds", &[], latency);
+                ok &= run_fire(&plan, &store, &spec, fire).await;
+            }
+            Done { key, ok }
+        });
+    }
+
+    fn finished(&mut self, done: Done) {
+        self.running.remove(&done.key);
+        if done.ok {
+            metrics::set(
+                "goalpost_last_success_timestamp_seconds",
+                &[("client", &done.key.0), ("report", &done.key.1)],
+                self.clock.now().timestamp() as f64,
+            );
+        }
+    }
+
+    /// Starts every job due at or before now, and queues each one's next fire.
+    fn fire_due(&mut self) {
+        let now = self.clock.now();
+        while let Some(at) = self.next_deadline() {
+            if at > now {
+                break;
+            }
+            let Reverse((at, _, key)) = self.queue.pop().expect("peeked");
+            self.schedule_after(&key, at);
+            self.spawn_run(&key, vec![Fire { at, catch_up: false }]);
+        }
+    }
+
+    /// Reads the config(s) again: changed clients are swapped when valid, removed ones dropped.
+    async fn reload(&mut self, why: Reload) {
+        let files = match clients::config_files(&self.opts.config) {
+            Ok(f) => f,
+            Err(e) => {
+                error!("reload: {e}; the running configs stay in force");
+                return;
+            }
+        };
+        let targets: Vec<PathBuf> = match &why {
+            Reload::All => files.clone(),
+            Reload::File(f) => files.iter().filter(|x| same_file(x, f)).cloned().collect(),
+        };
+        // Clients whose file is gone (a folder's file deleted or renamed) stop.
+        let gone: Vec<String> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| !files.iter().any(|f| same_file(f, &c.file)))
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in gone {
+            info!(client = %name, "config file removed; its reports are no longer scheduled");
+            for r in self.job_reports(&name) {
+                self.jobs.remove(&(name.clone(), r.clone()));
+                metrics::forget("goalpost_next_fire_timestamp_seconds", ("report", &r));
+            }
+            self.clients.remove(&name);
+            self.shared
+                .reports
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|(c, _), _| *c != name);
+        }
+        for f in targets {
+            if self.load_client(&f).await.is_ok() {
+                metrics::add("goalpost_config_reloads_total", &[("result", "applied")], 1.0);
+            }
+        }
+    }
+
+    /// Runs until `shutdown` resolves: fires due jobs, applies reloads, reaps finished runs.
+    /// Then stops starting runs and gives in-flight ones `grace` before leaving them pending.
+    pub async fn serve(&mut self, mut reloads: mpsc::Receiver<Reload>, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        self.shared.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        info!(scheduled = self.jobs.len(), "scheduler running");
+        loop {
+            let deadline = self.next_deadline();
+            let clock = self.clock.clone();
+            let sleep = async move {
+                match deadline {
+                    Some(t) => clock.sleep_until(t).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = &mut shutdown => break,
+                _ = sleep => self.fire_due(),
+                Some(why) = reloads.recv() => {
+                    info!(?why, "reloading config");
+                    self.reload(why).await;
+                }
+                Some(done) = self.tasks.join_next() => match done {
+                    Ok(d) => self.finished(d),
+                    Err(e) => error!("a run task ended abnormally: {e}"),
+                },
+            }
+        }
+        self.shared.ready.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.drain().await;
+    }
+
+    /// Waits for in-flight runs up to the shortest `shutdown_grace`; what is left stays
+    /// pending in the store (leases are released) and is sent by the next start.
+    pub async fn drain(&mut self) {
+        let grace = self
+            .clients
+            .values()
+            .map(|c| c.plan.daemon.shutdown_grace)
+            .min()
+            .unwrap_or_else(|| chrono::Duration::seconds(30))
+            .to_std()
+            .unwrap_or_default();
+        if !self.tasks.is_empty() {
+            info!(
+                in_flight = self.tasks.len(),
+                grace_secs = grace.as_secs_f64(),
+                "waiting for runs in flight"
+            );
+        }
+        let wait_all = async {
+            while let Some(done) = self.tasks.join_next().await {
+                if let Ok(d) = done {
+                    self.running.remove(&d.key);
+                }
+            }
+        };
+        if tokio::time::timeout(grace, wait_all).await.is_err() {
+            warn!(
+                left = self.tasks.len(),
+                "grace period over; stopping the runs still going (their deliveries stay pending)"
+            );
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+            for c in self.clients.values() {
+                if let Err(e) = c.store.release_own_leases().await {
+                    error!("{e}");
+                }
+            }
+        }
+    }
+
+    /// Waits for the start-up runs (for `--once`).
+    pub async fn wait_idle(&mut self) {
+        while let Some(done) = self.tasks.join_next().await {
+            match done {
+                Ok(d) => self.finished(d),
+                Err(e) => error!("a run task ended abnormally: {e}"),
+            }
+        }
+    }
+}
+
+/// One scheduled moment of one report.
+#[derive(Debug, Clone, Copy)]
+struct Fire {
+    at: DateTime<Utc>,
+    catch_up: bool,
+}
+
+/// The fires missed since `mark`, one per period (the latest of each), those within
+/// `window` of now; older ones are logged, not sent. An alert makes up only its latest.
+fn missed_fires(
+    schedule: &crate::schedule::Schedule,
+    spec: &ReportSpec,
+    plan: &Plan,
+    mark: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Vec<Fire> {
+    let oldest = now - plan.daemon.catch_up;
+    if let Some(first) = schedule.next_after(mark).filter(|t| *t <= now && *t < oldest) {
+        warn!(report = %spec.id, first_missed = %first, older_than = %oldest, "fires missed while down are older than catch_up; not sent");
+    }
+    let mut fires: Vec<Fire> = Vec::new();
+    let mut last_period: Option<String> = None;
+    for at in schedule.fires_between(mark.max(oldest), now) {
+        let period = spec
+            .period
+            .resolve(at.with_timezone(&schedule.tz()).date_naive(), plan.week_start)
+            .key();
+        let same = last_period.as_deref() == Some(period.as_str());
+        if same || (spec.alert && !fires.is_empty()) {
+            fires.pop();
+        }
+        fires.push(Fire { at, catch_up: true });
+        last_period = Some(period);
+    }
+    if !fires.is_empty() {
+        info!(report = %spec.id, missed = fires.len(), "making up runs missed while down");
+    }
+    fires
+}
+
+/// Runs one fire of a report: the period comes from the scheduled time in the report's
+/// zone, not from when the task got to it. Returns whether it went well.
+async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire) -> bool {
+    let tz = spec.timezone.unwrap_or(plan.timezone);
+    let period = spec
+        .period
+        .resolve(fire.at.with_timezone(&tz).date_naive(), plan.week_start);
+    let as_of = AsOf::at(fire.at, plan.timezone);
+    let key = fire.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let span = info_span!("run", report = %spec.id, period = %period.key(), key = %key, catch_up = fire.catch_up);
+    async move {
+        let result = if spec.alert {
+            run_alert(plan, store, spec, period, as_of, fire.at).await
+        } else {
+            let opts = SendOptions {
+                force: false,
+                dry_run: false,
+                as_of,
+            };
+            deliver::send_report(plan, store, spec, period, &opts)
+                .await
+                .map(|s| (s.outcome, s.failed + s.pending))
+        };
+        // A run that could not be done (the store was unreachable, a template broke) leaves
+        // the mark where it was, so the next start makes it up.
+        if result.is_ok() {
+            if let Err(e) = store.set_schedule_mark(&spec.id, fire.at).await {
+                error!("{e}");
+            }
+        }
+        match result {
+            Ok((outcome, undelivered)) => {
+                metrics::add(
+                    "goalpost_runs_total",
+                    &[("report", &spec.id), ("outcome", outcome)],
+                    1.0,
+                );
+                if undelivered > 0 {
+                    warn!(outcome, undelivered, "run done; some deliveries failed or are pending");
+                } else {
+                    info!(outcome, "run done");
+                }
+                undelivered == 0
+            }
+            Err(e) => {
+                metrics::add(
+                    "goalpost_runs_total",
+                    &[("report", &spec.id), ("outcome", "error")],
+                    1.0,
+                );
+                error!("run failed: {e}");
+                false
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Judges an alert report and sends the goals that got worse, if any.
+async fn run_alert(
+    plan: &Plan,
+    store: &Store,
+    spec: &ReportSpec,
+    period: crate::period::Period,
+    as_of: AsOf,
+    at: DateTime<Utc>,
+) -> Result<(&'static str, usize), deliver::SendError> {
+    let (mut model, failures) = crate::run::compute(plan, spec, Some(period), as_of).await;
+    let known: HashMap<String, crate::store::AlertState> = store.alert_states(&spec.id).await?.into_iter().collect();
+    let mut states = Vec::new();
+    let mut worse = Vec::new();
+    for g in &model.goals {
+        let (next, fire) = alerts::step(known.get(&g.id).copied(), g.status, at, spec.rearm);
+        if let Some(n) = next {
+            states.push((g.id.clone(), n));
+        }
+        if fire {
+            worse.push(g.id.clone());
+        }
+    }
+    if worse.is_empty() {
+        store.set_alert_states(&spec.id, &states).await?;
+        return Ok(("quiet", 0));
+    }
+    info!(goals = %worse.join(","), "goals got worse: alerting");
+    model.goals.retain(|g| worse.contains(&g.id));
+    model.funnels.clear();
+    model.breakdowns.clear();
+    model.summary = crate::report::model::Summary::of(&model.goals);
+    let key = format!("alert-{}", at.format("%Y%m%dT%H%M%SZ"));
+    let s = deliver::send_alert(plan, store, spec, &key, &model, &failures).await?;
+    store.set_alert_states(&spec.id, &states).await?;
+    Ok((
+        if s.outcome == "sent" { "alerted" } else { s.outcome },
+        s.failed + s.pending,
+    ))
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// `goalpost run` as a process: logs, signals, the file watcher and the listener around
+/// the scheduler. Returns the exit code.
+pub async fn main(opts: Options) -> u8 {
+    let once = opts.once;
+    let config = opts.config.clone();
+    let mut daemon = match Daemon::start(opts, Clock::wall()).await {
+        Ok(d) => d,
+        Err(e) => {
+            error!("{e}");
+            return 1;
+        }
+    };
+    if let Some(addr) = daemon.listen() {
+        match http::listen(addr, daemon.shared.clone()).await {
+            Ok(bound) => info!(%bound, "listening: /healthz /readyz /metrics /reports/ID"),
+            Err(e) => {
+                error!("cannot listen on {addr}: {e}");
+                return 1;
+            }
+        }
+    }
+    daemon.start_up().await;
+    if once {
+        daemon.wait_idle().await;
+        return 0;
+    }
+    let (tx, rx) = mpsc::channel(16);
+    let _watcher = match watch(&config, tx.clone()) {
+        Ok(w) => Some(w),
+        Err(e) => {
+            warn!(
+                "cannot watch {} for changes ({e}); reload with SIGHUP",
+                config.display()
+            );
+            None
+        }
+    };
+    let hup = tx.clone();
+    tokio::spawn(async move {
+        let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            return;
+        };
+        while s.recv().await.is_some() {
+            info!("SIGHUP");
+            let _ = hup.send(Reload::All).await;
+        }
+    });
+    daemon.serve(rx, shutdown_signal()).await;
+    info!("stopped");
+    0
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM: stopping"),
+        _ = int.recv() => info!("SIGINT: stopping"),
+    }
+}
+
+/// Watches the config file (or folder) and sends a reload per changed config file, once
+/// per burst of events (editors write a file in several steps).
+fn watch(config: &Path, tx: mpsc::Sender<Reload>) -> notify::Result<notify::RecommendedWatcher> {
+    use notify::Watcher;
+    let dir_mode = config.is_dir();
+    let folder = if dir_mode {
+        config.to_path_buf()
+    } else {
+        config
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    };
+    let wanted = config.to_path_buf();
+    let (raw_tx, mut raw_rx) = mpsc::unbounded_channel::<PathBuf>();
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        let Ok(ev) = ev else { return };
+        if ev.kind.is_access() {
+            return;
+        }
+        for p in ev.paths {
+            let relevant = if dir_mode {
+                p.extension().is_some_and(|x| x == "yaml" || x == "yml")
+            } else {
+                p.file_name() == wanted.file_name()
+            };
+            if relevant {
+                let _ = raw_tx.send(p);
+            }
+        }
+    })?;
+    watcher.watch(&folder, notify::RecursiveMode::NonRecursive)?;
+    tokio::spawn(async move {
+        while let Some(first) = raw_rx.recv().await {
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let mut paths = vec![first];
+            while let Ok(p) = raw_rx.try_recv() {
+                if !paths.contains(&p) {
+                    paths.push(p);
+                }
+            }
+            for p in paths {
+                info!(file = %p.display(), "config file changed");
+                let _ = tx.send(Reload::File(p)).await;
+            }
+        }
+    });
+    Ok(watcher)
+}

@@ -1,0 +1,122 @@
+//! The daemon's own rows: schedule marks (for catch-up), alert states (for "only when it
+//! gets worse"), and the latest rendered report (for `/reports/{id}`).
+
+use super::{err, timestamp, Store, StoreError};
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+/// One alert goal's memory between evaluations.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertState {
+    /// 0 fine, 1 at risk, 2 off track: the last judged status.
+    pub last_severity: i64,
+    /// The severity last alerted about, and when; `None` = armed.
+    pub alerted: Option<(i64, DateTime<Utc>)>,
+}
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// The last fire time handled for `report`.
+    pub async fn schedule_mark(&self, report: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let t: Option<String> = sqlx::query_scalar("SELECT fired_at FROM schedule_marks WHERE report = ?")
+            .bind(report)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(err("read schedule mark"))?;
+        Ok(t.as_deref().and_then(parse_time))
+    }
+
+    /// Records that `report`'s fire at `at` was handled (never moves the mark back).
+    pub async fn set_schedule_mark(&self, report: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO schedule_marks (report, fired_at) VALUES (?, ?) \
+             ON CONFLICT (report) DO UPDATE SET fired_at = max(fired_at, excluded.fired_at)",
+        )
+        .bind(report)
+        .bind(timestamp(at))
+        .execute(&self.pool)
+        .await
+        .map_err(err("write schedule mark"))?;
+        Ok(())
+    }
+
+    pub async fn alert_states(&self, report: &str) -> Result<Vec<(String, AlertState)>, StoreError> {
+        let rows =
+            sqlx::query("SELECT goal, last_severity, alerted_severity, alerted_at FROM alert_states WHERE report = ?")
+                .bind(report)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(err("read alert states"))?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let sev: Option<i64> = r.get(2);
+                let at: Option<String> = r.get(3);
+                let alerted = sev.zip(at.as_deref().and_then(parse_time));
+                (
+                    r.get(0),
+                    AlertState {
+                        last_severity: r.get(1),
+                        alerted,
+                    },
+                )
+            })
+            .collect())
+    }
+
+    pub async fn set_alert_states(&self, report: &str, states: &[(String, AlertState)]) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(err("write alert states"))?;
+        for (goal, s) in states {
+            sqlx::query(
+                "INSERT INTO alert_states (report, goal, last_severity, alerted_severity, alerted_at) VALUES (?, ?, ?, ?, ?) \
+                 ON CONFLICT (report, goal) DO UPDATE SET last_severity = excluded.last_severity, \
+                 alerted_severity = excluded.alerted_severity, alerted_at = excluded.alerted_at",
+            )
+            .bind(report)
+            .bind(goal)
+            .bind(s.last_severity)
+            .bind(s.alerted.map(|a| a.0))
+            .bind(s.alerted.map(|a| timestamp(a.1)))
+            .execute(&mut *tx)
+            .await
+            .map_err(err("write alert states"))?;
+        }
+        tx.commit().await.map_err(err("write alert states"))?;
+        Ok(())
+    }
+
+    /// Puts back to pending the deliveries this process had leased (it is stopping before
+    /// sending them), so the next start sends them at once instead of after the lease.
+    pub async fn release_own_leases(&self) -> Result<u64, StoreError> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', lease_until = NULL, lease_owner = NULL \
+             WHERE status = 'sending' AND lease_owner = ?",
+        )
+        .bind(super::lease_owner())
+        .execute(&self.pool)
+        .await
+        .map_err(err("release leases"))?;
+        Ok(r.rows_affected())
+    }
+
+    /// The newest recorded content of `report` that has an HTML body (email or outbox).
+    pub async fn latest_html(&self, report: &str) -> Result<Option<String>, StoreError> {
+        let body: Option<String> = sqlx::query_scalar(
+            "SELECT p.body FROM payloads p JOIN runs r ON r.id = p.run_id \
+             WHERE r.report = ? AND (p.body LIKE '{\"kind\":\"email\"%' OR p.body LIKE '{\"kind\":\"outbox\"%') \
+             ORDER BY p.id DESC LIMIT 1",
+        )
+        .bind(report)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(err("read latest report"))?;
+        Ok(body)
+    }
+}
