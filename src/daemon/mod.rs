@@ -87,6 +87,9 @@ pub struct Daemon {
     running: HashSet<JobKey>,
     tasks: JoinSet<Done>,
     pub shared: Arc<Shared>,
+    /// When each client's store next has a delivery due (a retry, or one left by a stop),
+    /// by the system clock (deliveries are stamped with it).
+    retry_at: BTreeMap<String, DateTime<Utc>>,
     /// The last fires started (client, report, scheduled time), newest last.
     fired: std::collections::VecDeque<(String, String, DateTime<Utc>)>,
 }
@@ -108,6 +111,7 @@ impl Daemon {
             tasks: JoinSet::new(),
             shared: Arc::new(Shared::default()),
             fired: std::collections::VecDeque::new(),
+            retry_at: BTreeMap::new(),
         };
         let files = clients::config_files(&d.opts.config)?;
         if files.is_empty() {
@@ -144,7 +148,7 @@ impl Daemon {
     /// Drives the scheduler on a manual clock: moves it to each deadline up to `end` in
     /// turn, starts what is due there, and lets it finish before the next.
     pub async fn run_until(&mut self, end: DateTime<Utc>) {
-        while let Some(next) = self.next_deadline().filter(|t| *t <= end) {
+        while let Some(next) = self.wake_at().filter(|t| *t <= end) {
             self.clock.set(next);
             self.fire_due();
             self.wait_idle().await;
@@ -271,6 +275,15 @@ impl Daemon {
         );
     }
 
+    /// When the loop must wake next: a fire, or a pending delivery coming due.
+    fn wake_at(&mut self) -> Option<DateTime<Utc>> {
+        let retry = self.retry_at.values().min().copied();
+        match (self.next_deadline(), retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// The earliest live deadline (stale entries are dropped on the way).
     fn next_deadline(&mut self) -> Option<DateTime<Utc>> {
         while let Some(Reverse((at, generation, key))) = self.queue.peek() {
@@ -317,6 +330,15 @@ impl Daemon {
                 self.spawn_run(&key, fires);
             }
         }
+        // Deliveries a previous process left pending (a stop, a crash, retries) go out now.
+        let names: Vec<String> = self.clients.keys().cloned().collect();
+        for c in names {
+            self.watch_pending(&c).await;
+            if self.retry_at.get(&c).is_some_and(|t| *t <= Utc::now()) {
+                self.retry_at.remove(&c);
+                self.spawn_deliveries(&c);
+            }
+        }
     }
 
     /// Starts a task running `fires` of one report in order, unless one is running already.
@@ -351,8 +373,57 @@ impl Daemon {
         });
     }
 
-    fn finished(&mut self, done: Done) {
+    /// Notes when `client`'s next pending delivery is due, so the loop wakes for it.
+    async fn watch_pending(&mut self, client: &str) {
+        let Some(c) = self.clients.get(client) else { return };
+        match c.store.next_due(None).await {
+            Ok(Some(t)) => {
+                self.retry_at.insert(client.to_string(), t);
+            }
+            Ok(None) => {
+                self.retry_at.remove(client);
+            }
+            Err(e) => error!(client = %client, "{e}"),
+        }
+    }
+
+    /// Sends what is due of `client`'s pending deliveries (retries; what a stop left).
+    fn spawn_deliveries(&mut self, client: &str) {
+        let key = (client.to_string(), String::new());
+        let Some(c) = self.clients.get(client) else { return };
+        if self.running.contains(&key) {
+            return;
+        }
+        let (plan, store) = (c.plan.clone(), c.store.clone());
+        self.running.insert(key.clone());
+        self.tasks.spawn_local(async move {
+            let ok = match deliver::deliver_pending(&plan, &store, None).await {
+                Ok(s) => {
+                    if s.sent + s.failed > 0 {
+                        info!(
+                            sent = s.sent,
+                            failed = s.failed,
+                            pending = s.pending,
+                            "pending deliveries sent"
+                        );
+                    }
+                    s.failed == 0
+                }
+                Err(e) => {
+                    error!("pending deliveries: {e}");
+                    false
+                }
+            };
+            Done { key, ok }
+        });
+    }
+
+    async fn finished(&mut self, done: Done) {
         self.running.remove(&done.key);
+        self.watch_pending(&done.key.0).await;
+        if done.key.1.is_empty() {
+            return;
+        }
         if done.ok {
             metrics::set(
                 "goalpost_last_success_timestamp_seconds",
@@ -365,6 +436,18 @@ impl Daemon {
     /// Starts every job due at or before now, and queues each one's next fire.
     fn fire_due(&mut self) {
         let now = self.clock.now();
+        // Delivery times are the store's, stamped by the system clock.
+        let wall = Utc::now();
+        let due: Vec<String> = self
+            .retry_at
+            .iter()
+            .filter(|(_, t)| **t <= wall)
+            .map(|(c, _)| c.clone())
+            .collect();
+        for c in due {
+            self.retry_at.remove(&c);
+            self.spawn_deliveries(&c);
+        }
         while let Some(at) = self.next_deadline() {
             if at > now {
                 break;
@@ -422,7 +505,7 @@ impl Daemon {
         self.shared.ready.store(true, std::sync::atomic::Ordering::SeqCst);
         info!(scheduled = self.jobs.len(), "scheduler running");
         loop {
-            let deadline = self.next_deadline();
+            let deadline = self.wake_at();
             let clock = self.clock.clone();
             let sleep = async move {
                 match deadline {
@@ -438,7 +521,7 @@ impl Daemon {
                     self.reload(why).await;
                 }
                 Some(done) = self.tasks.join_next() => match done {
-                    Ok(d) => self.finished(d),
+                    Ok(d) => self.finished(d).await,
                     Err(e) => error!("a run task ended abnormally: {e}"),
                 },
             }
@@ -491,7 +574,7 @@ impl Daemon {
     pub async fn wait_idle(&mut self) {
         while let Some(done) = self.tasks.join_next().await {
             match done {
-                Ok(d) => self.finished(d),
+                Ok(d) => self.finished(d).await,
                 Err(e) => error!("a run task ended abnormally: {e}"),
             }
         }

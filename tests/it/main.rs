@@ -2,6 +2,7 @@
 
 mod browser;
 mod check_cli;
+mod daemon;
 mod delivery;
 mod email;
 mod goal_rules;
