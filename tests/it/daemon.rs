@@ -26,6 +26,14 @@ fn config(zone: &str, reports: &str, extra: &str) -> String {
     )
 }
 
+/// The same with a webhook channel `hook` whose URL is in the environment variable `url_env`.
+fn hook_config(url_env: &str, extra: &str, reports: &str) -> String {
+    config("UTC", reports, extra).replace(
+        "box: { type: outbox, path: outbox }",
+        &format!("hook: {{ type: webhook, url_env: {url_env}, allow_insecure: true }}"),
+    )
+}
+
 fn opts(dir: &Path) -> Options {
     Options {
         config: dir.join("goalpost.yaml"),
@@ -179,10 +187,10 @@ async fn a_report_whose_run_is_still_going_is_not_started_again() {
         .mount(&slow)
         .await;
     let ws = workspace(
-        &format!(
-            "timezone: UTC\nstore: goalpost.db\nsources:\n  web: {{ type: csv, path: data.csv }}\nmetrics:\n  leads: web.leads\n\
-             goals:\n  leads: {{ kpi: leads, target: {{ at_least: 3 }} }}\nchannels:\n  hook: {{ type: webhook, url_env: DAEMON_TEST_HOOK_URL, allow_insecure: true }}\n\
-             reports:\n  minutely: {{ period: today, goals: [leads], channels: [hook], schedule: \"*/1 * * * * *\" }}\n"
+        &hook_config(
+            "DAEMON_TEST_HOOK_URL",
+            "",
+            "  minutely: { period: today, goals: [leads], channels: [hook], schedule: \"*/1 * * * * *\" }\n",
         ),
         &[("data.csv", DATA)],
     );
@@ -311,11 +319,10 @@ async fn on_shutdown_a_delivery_still_in_flight_after_the_grace_period_is_left_p
         .mount(&slow)
         .await;
     let ws = workspace(
-        &format!(
-            "timezone: UTC\nstore: goalpost.db\ndaemon: {{ shutdown_grace: 300ms }}\nsources:\n  web: {{ type: csv, path: data.csv }}\n\
-             metrics:\n  leads: web.leads\ngoals:\n  leads: {{ kpi: leads, target: {{ at_least: 3 }} }}\n\
-             channels:\n  hook: {{ type: webhook, url_env: DAEMON_TEST_STOP_URL, allow_insecure: true }}\n\
-             reports:\n  daily: {{ period: yesterday, goals: [leads], channels: [hook], schedule: \"0 6 * * *\" }}\n"
+        &hook_config(
+            "DAEMON_TEST_STOP_URL",
+            "daemon: { shutdown_grace: 300ms }",
+            "  daily: { period: yesterday, goals: [leads], channels: [hook], schedule: \"0 6 * * *\" }\n",
         ),
         &[("data.csv", DATA)],
     );
