@@ -3,6 +3,7 @@
 mod browser;
 mod check_cli;
 mod daemon;
+mod daemon_process;
 mod delivery;
 mod email;
 mod goal_rules;
