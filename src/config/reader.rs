@@ -1432,6 +1432,8 @@ impl Reader<'_> {
                 },
             );
         }
+        // Capacity doubling would leave up to half the table empty: agencies have thousands of reports.
+        out.shrink_to_fit();
         out
     }
 

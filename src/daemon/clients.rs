@@ -39,5 +39,27 @@ pub fn load(file: &Path) -> Result<Plan, Vec<String>> {
     if let Err(e) = crate::report::render::Renderer::for_plan(&plan) {
         return Err(vec![format!("{}: template: {e}", file.display())]);
     }
+    give_back_freed_memory();
     Ok(plan)
+}
+
+/// At most two malloc arenas: without this the SQLite worker threads each grow one of
+/// their own, resident for the life of the daemon. Called before any thread starts.
+pub fn limit_malloc_arenas() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
+/// Reading a config briefly needs several times the plan's size (the YAML trees); the C
+/// allocator keeps what was freed for reuse, so a long-running daemon would carry that
+/// peak as its resident size forever. Hand it back to the OS once the plan is built.
+pub fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free heap pages; it has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

@@ -86,11 +86,11 @@ async fn report(shared: &Shared, rest: &str) -> Reply {
         None => (None, rest),
     };
     let matches: Vec<((String, String), crate::store::Store)> = {
-        let reports = shared.reports.read().unwrap_or_else(|p| p.into_inner());
-        reports
+        let clients = shared.clients.read().unwrap_or_else(|p| p.into_inner());
+        clients
             .iter()
-            .filter(|((c, r), _)| r == id && client.is_none_or(|x| x == c))
-            .map(|(k, s)| (k.clone(), s.clone()))
+            .filter(|(c, (_, plan))| plan.reports.contains_key(id) && client.is_none_or(|x| x == *c))
+            .map(|(c, (store, _))| ((c.clone(), id.to_string()), store.clone()))
             .collect()
     };
     let (key, store) = match matches.as_slice() {

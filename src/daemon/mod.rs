@@ -64,11 +64,12 @@ pub struct Client {
 #[derive(Default)]
 pub struct Shared {
     pub ready: std::sync::atomic::AtomicBool,
-    /// (client, report id) → the client's store, for `/reports/{id}`.
-    pub reports: RwLock<BTreeMap<(String, String), Store>>,
+    /// Each client's store and plan, for `/reports/{id}`.
+    pub clients: RwLock<BTreeMap<String, (Store, Arc<Plan>)>>,
 }
 
-type JobKey = (String, String);
+/// (client, report), shared by the job table, the queue and the running set.
+type JobKey = Arc<(String, String)>;
 
 /// A finished run task.
 struct Done {
@@ -225,16 +226,14 @@ impl Daemon {
                 info!(client = %name, report = %r, "report no longer scheduled");
             }
         }
-        {
-            let mut reports = self.shared.reports.write().unwrap_or_else(|p| p.into_inner());
-            reports.retain(|(c, _), _| *c != name);
-            for id in plan.reports.keys() {
-                reports.insert((name.clone(), id.clone()), store.clone());
-            }
-        }
+        self.shared
+            .clients
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.clone(), (store.clone(), plan.clone()));
         let now = self.clock.now();
         for spec in plan.reports.values().filter(|s| s.schedule.is_some()) {
-            self.schedule_after(&(name.clone(), spec.id.clone()), now);
+            self.schedule_after(&Arc::new((name.clone(), spec.id.clone())), now);
         }
         let scheduled = plan.reports.values().filter(|s| s.schedule.is_some()).count();
         metrics::set("goalpost_reports_scheduled", &[("client", &name)], scheduled as f64);
@@ -245,8 +244,8 @@ impl Daemon {
     fn job_reports(&self, client: &str) -> Vec<String> {
         self.jobs
             .keys()
-            .filter(|(c, _)| c == client)
-            .map(|(_, r)| r.clone())
+            .filter(|k| k.0 == client)
+            .map(|k| k.1.clone())
             .collect()
     }
 
@@ -298,40 +297,42 @@ impl Daemon {
     /// Start-up work: catch-up of missed fires, then `--now` runs.
     pub async fn start_up(&mut self) {
         let now = self.clock.now();
-        let keys: Vec<JobKey> = self
-            .clients
-            .iter()
-            .flat_map(|(n, c)| c.plan.reports.keys().map(move |r| (n.clone(), r.clone())))
-            .collect();
-        for key in keys {
-            let Some((client, spec)) = self.spec(&key) else {
-                continue;
+        let names: Vec<String> = self.clients.keys().cloned().collect();
+        for name in &names {
+            let client = &self.clients[name];
+            let marks = match client.store.schedule_marks().await {
+                Ok(m) => m,
+                Err(e) => {
+                    error!(client = %name, "{e}");
+                    continue;
+                }
             };
-            let mut fires = Vec::new();
-            if let Some(schedule) = &spec.schedule {
-                match client.store.schedule_mark(&spec.id).await {
-                    Ok(Some(mark)) => fires = missed_fires(schedule, spec, &client.plan, mark, now),
-                    // First start with this report: nothing to make up, only the future.
-                    Ok(None) => {
-                        if let Err(e) = client.store.set_schedule_mark(&spec.id, now).await {
-                            error!(report = %spec.id, "{e}");
-                        }
+            let plan = client.plan.clone();
+            let mut first_seen = Vec::new();
+            for spec in plan.reports.values() {
+                let mut fires = Vec::new();
+                if let Some(schedule) = &spec.schedule {
+                    match marks.get(&spec.id) {
+                        Some(mark) => fires = missed_fires(schedule, spec, &plan, *mark, now),
+                        // First start with this report: nothing to make up, only the future.
+                        None => first_seen.push(spec.id.clone()),
                     }
-                    Err(e) => error!(report = %spec.id, "{e}"),
+                }
+                if self.opts.now {
+                    fires.push(Fire {
+                        at: now,
+                        catch_up: false,
+                    });
+                }
+                if !fires.is_empty() {
+                    self.spawn_run(&Arc::new((name.clone(), spec.id.clone())), fires);
                 }
             }
-            if self.opts.now {
-                fires.push(Fire {
-                    at: now,
-                    catch_up: false,
-                });
-            }
-            if !fires.is_empty() {
-                self.spawn_run(&key, fires);
+            if let Err(e) = self.clients[name].store.set_schedule_marks(&first_seen, now).await {
+                error!(client = %name, "{e}");
             }
         }
         // Deliveries a previous process left pending (a stop, a crash, retries) go out now.
-        let names: Vec<String> = self.clients.keys().cloned().collect();
         for c in names {
             self.watch_pending(&c).await;
             if self.retry_at.get(&c).is_some_and(|t| *t <= Utc::now()) {
@@ -365,9 +366,7 @@ impl Daemon {
         self.tasks.spawn_local(async move {
             let mut ok = true;
             for fire in fires {
-                let latency = (clock.now() - fire.at).num_milliseconds().max(0) as f64 / 1000.0;
-                metrics::observe("goalpost_fire_latency_seconds", &[], latency);
-                ok &= run_fire(&plan, &store, &spec, fire).await;
+                ok &= run_fire(&plan, &store, &spec, fire, &clock).await;
             }
             Done { key, ok }
         });
@@ -389,7 +388,7 @@ impl Daemon {
 
     /// Sends what is due of `client`'s pending deliveries (retries; what a stop left).
     fn spawn_deliveries(&mut self, client: &str) {
-        let key = (client.to_string(), String::new());
+        let key: JobKey = Arc::new((client.to_string(), String::new()));
         let Some(c) = self.clients.get(client) else { return };
         if self.running.contains(&key) {
             return;
@@ -486,10 +485,10 @@ impl Daemon {
             }
             self.clients.remove(&name);
             self.shared
-                .reports
+                .clients
                 .write()
                 .unwrap_or_else(|p| p.into_inner())
-                .retain(|(c, _), _| *c != name);
+                .remove(&name);
         }
         for f in targets {
             if self.load_client(&f).await.is_ok() {
@@ -503,6 +502,7 @@ impl Daemon {
     pub async fn serve(&mut self, mut reloads: mpsc::Receiver<Reload>, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         self.shared.ready.store(true, std::sync::atomic::Ordering::SeqCst);
+        clients::give_back_freed_memory();
         info!(scheduled = self.jobs.len(), "scheduler running");
         loop {
             let deadline = self.wake_at();
@@ -623,7 +623,7 @@ fn missed_fires(
 
 /// Runs one fire of a report: the period comes from the scheduled time in the report's
 /// zone, not from when the task got to it. Returns whether it went well.
-async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire) -> bool {
+async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clock: &Clock) -> bool {
     let tz = spec.timezone.unwrap_or(plan.timezone);
     let period = spec
         .period
@@ -632,6 +632,13 @@ async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire) -> 
     let key = fire.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let span = info_span!("run", report = %spec.id, period = %period.key(), key = %key, catch_up = fire.catch_up);
     async move {
+        // Start latency: how late after its scheduled time the run began (catch-up runs
+        // are late by design and not counted).
+        if !fire.catch_up {
+            let latency_ms = (clock.now() - fire.at).num_milliseconds().max(0);
+            metrics::observe("goalpost_fire_latency_seconds", &[], latency_ms as f64 / 1000.0);
+            info!(latency_ms, "run started");
+        }
         let result = if spec.alert {
             run_alert(plan, store, spec, period, as_of, fire.at).await
         } else {
@@ -730,6 +737,7 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// `goalpost run` as a process: logs, signals, the file watcher and the listener around
 /// the scheduler. Returns the exit code.
 pub async fn main(opts: Options) -> u8 {
+    clients::limit_malloc_arenas();
     let once = opts.once;
     let config = opts.config.clone();
     let mut daemon = match Daemon::start(opts, Clock::wall()).await {

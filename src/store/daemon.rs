@@ -43,6 +43,40 @@ impl Store {
         Ok(())
     }
 
+    /// Every report's last handled fire time, in one read.
+    pub async fn schedule_marks(&self) -> Result<std::collections::HashMap<String, DateTime<Utc>>, StoreError> {
+        let rows = sqlx::query("SELECT report, fired_at FROM schedule_marks")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(err("read schedule marks"))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| Some((r.get::<String, _>(0), parse_time(&r.get::<String, _>(1))?)))
+            .collect())
+    }
+
+    /// Marks `reports` as handled up to `at`, in one transaction (first start of many reports).
+    pub async fn set_schedule_marks(&self, reports: &[String], at: DateTime<Utc>) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(err("write schedule marks"))?;
+        for r in reports {
+            sqlx::query(
+                "INSERT INTO schedule_marks (report, fired_at) VALUES (?, ?) \
+                 ON CONFLICT (report) DO UPDATE SET fired_at = max(fired_at, excluded.fired_at)",
+            )
+            .bind(r)
+            .bind(timestamp(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(err("write schedule marks"))?;
+        }
+        tx.commit().await.map_err(err("write schedule marks"))?;
+        Ok(())
+    }
+
     pub async fn alert_states(&self, report: &str) -> Result<Vec<(String, AlertState)>, StoreError> {
         let rows =
             sqlx::query("SELECT goal, last_severity, alerted_severity, alerted_at FROM alert_states WHERE report = ?")
