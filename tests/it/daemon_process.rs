@@ -129,10 +129,14 @@ fn the_daemon_sends_on_schedule_reloads_on_sighup_and_stops_cleanly_on_sigterm()
     assert!(html.contains("<html") && html.contains("First"), "{html}");
     assert_eq!(get(&addr, "/reports/nope").0, 404);
 
-    // A changed config and SIGHUP: r2 starts without a restart.
+    // A changed config file is noticed by itself: r2 starts without a restart or a signal.
     std::fs::write(dir.join("goalpost.yaml"), config(&format!("{R1}{R2}"))).unwrap();
-    d.signal("-HUP");
     wait_for("the added report", &d, || eml("r2").exists());
+    assert!(d.log().contains("config file changed"), "{}", d.log());
+
+    // SIGHUP reloads every file.
+    d.signal("-HUP");
+    wait_for("the SIGHUP reload", &d, || d.log().contains("reloading config why=All"));
 
     // A broken config is refused and the running one keeps going.
     std::fs::write(dir.join("goalpost.yaml"), config("  r1: { goals: [missing] }\n")).unwrap();
