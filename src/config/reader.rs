@@ -1351,26 +1351,8 @@ impl Reader<'_> {
             } else {
                 history
             };
-            let charts = match field(fields, "charts") {
-                Some(Node {
-                    value: Value::Bool(b), ..
-                }) => *b,
-                Some(n) => {
-                    self.diags.error(&n.loc, "`charts` is true or false");
-                    true
-                }
-                None => true,
-            };
-            let alert = match field(fields, "alert") {
-                Some(Node {
-                    value: Value::Bool(b), ..
-                }) => *b,
-                Some(n) => {
-                    self.diags.error(&n.loc, "`alert` is true or false");
-                    false
-                }
-                None => false,
-            };
+            let charts = self.flag(fields, "charts", true);
+            let alert = self.flag(fields, "alert", false);
             let rearm = field(fields, "rearm").and_then(|n| self.duration(n, "rearm"));
             if let (Some(n), false) = (field(fields, "rearm"), alert) {
                 self.diags.warning(
@@ -1511,6 +1493,20 @@ impl Reader<'_> {
             }
         }
         d
+    }
+
+    /// A true/false value (`default` when absent, or after an error at its place).
+    fn flag(&mut self, fields: &Entries, key: &str, default: bool) -> bool {
+        match field(fields, key) {
+            Some(Node {
+                value: Value::Bool(b), ..
+            }) => *b,
+            Some(n) => {
+                self.diags.error(&n.loc, format!("`{key}` is true or false"));
+                default
+            }
+            None => default,
+        }
     }
 
     /// A duration value (`30s`, `10m`, `2h`, `1d`, `1w`), or an error at its place.

@@ -109,15 +109,20 @@ fn is_second_occurrence(tz: Tz, t: DateTime<Utc>) -> bool {
     matches!(tz.from_local_datetime(&t.with_timezone(&tz).naive_local()), LocalResult::Ambiguous(first, _) if first.with_timezone(&Utc) != t)
 }
 
-/// Our fire at the end of a spring-forward gap (a local time that did not exist).
-fn is_end_of_gap(tz: Tz, t: DateTime<Utc>) -> bool {
+/// Whether a spring-forward gap ended at most `minutes` before `t` (local times that did not exist).
+fn gap_within(tz: Tz, t: DateTime<Utc>, minutes: i64) -> bool {
     let local = t.with_timezone(&tz).naive_local();
-    (1..=60).any(|m| {
+    (1..=minutes).any(|m| {
         matches!(
             tz.from_local_datetime(&(local - Duration::minutes(m))),
             LocalResult::None
         )
     })
+}
+
+/// Our fire at the end of a spring-forward gap (a local time that did not exist).
+fn is_end_of_gap(tz: Tz, t: DateTime<Utc>) -> bool {
+    gap_within(tz, t, 60)
 }
 
 #[test]
@@ -179,13 +184,7 @@ fn next_fire_times_agree_with_croniter_except_where_our_dst_rules_decide() {
 
 /// croniter sometimes places a gap time an hour late (03:30 for 02:30): still the gap's doing.
 fn in_gap_hour(tz: Tz, t: DateTime<Utc>) -> bool {
-    let local = t.with_timezone(&tz).naive_local();
-    (1..=120).any(|m| {
-        matches!(
-            tz.from_local_datetime(&(local - Duration::minutes(m))),
-            LocalResult::None
-        )
-    })
+    gap_within(tz, t, 120)
 }
 
 #[test]
