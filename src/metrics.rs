@@ -56,12 +56,11 @@ pub fn set(name: &'static str, pairs: &[(&str, &str)], value: f64) {
     });
 }
 
-/// Removes every series of gauge `name` whose labels include `pair` (a report removed on reload).
-pub fn forget(name: &'static str, pair: (&str, &str)) {
-    let needle = labels(&[pair]);
+/// Removes the series of gauge `name` with exactly these labels (a report removed on reload).
+pub fn forget(name: &'static str, pairs: &[(&str, &str)]) {
+    let key = (name, labels(pairs));
     with(|r| {
-        r.gauges
-            .retain(|(n, l), _| *n != name || !l.split(',').any(|x| x == needle))
+        r.gauges.remove(&key);
     });
 }
 
@@ -161,7 +160,7 @@ mod tests {
         add("goalpost_runs_total", &[("report", "a\"b"), ("outcome", "sent")], 1.0);
         observe("goalpost_source_fetch_seconds", &[("source", "web")], 0.02);
         set("goalpost_next_fire_timestamp_seconds", &[("report", "zz")], 10.0);
-        forget("goalpost_next_fire_timestamp_seconds", ("report", "zz"));
+        forget("goalpost_next_fire_timestamp_seconds", &[("report", "zz")]);
         let text = render();
         assert!(
             text.contains("goalpost_runs_total{report=\"a\\\"b\",outcome=\"sent\"} 2\n"),

@@ -74,6 +74,10 @@ impl Schedule {
     /// The first fire time strictly after `after`.
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let cron: Cron = parser().parse(&self.expr).ok()?;
+        self.next_with(&cron, after)
+    }
+
+    fn next_with(&self, cron: &Cron, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let mut local = after.with_timezone(&self.tz).naive_local();
         // Matches that land at or before `after` (the second pass of a fall-back hour,
         // several gap times folded onto one instant) are stepped over; a handful at most.
@@ -88,13 +92,16 @@ impl Schedule {
         None
     }
 
-    /// The fire times in `(after, until]`, in order.
+    /// The fire times in `(after, until]`, in order (the expression parsed once).
     pub fn fires_between(
         &self,
         after: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> impl Iterator<Item = DateTime<Utc>> + '_ {
-        std::iter::successors(self.next_after(after), move |t| self.next_after(*t)).take_while(move |t| *t <= until)
+        let cron = parser().parse(&self.expr).ok();
+        let first = cron.as_ref().and_then(|c| self.next_with(c, after));
+        std::iter::successors(first, move |t| cron.as_ref().and_then(|c| self.next_with(c, *t)))
+            .take_while(move |t| *t <= until)
     }
 }
 

@@ -1,7 +1,8 @@
 //! `goalpost run`: the long-running process that sends each report at its time.
 //!
 //! One loop holds every schedule in a timer queue and sleeps until the earliest deadline
-//! (no polling: an idle daemon does not wake). At a deadline it starts the due runs as
+//! (no polling: an idle daemon wakes only for a deadline, or once an hour to notice a
+//! clock step). At a deadline it starts the due runs as
 //! tasks; a report whose previous run is still going is not started again. What ran is
 //! in the store, so a restart makes up missed fires (within `catch_up`) and never
 //! repeats one. Reloads (SIGHUP, a changed file) swap a client's plan only when the new
@@ -87,6 +88,8 @@ pub struct Daemon {
     generation: u64,
     running: HashSet<JobKey>,
     tasks: JoinSet<Done>,
+    /// Which job each task runs, so a task that panicked still frees its job.
+    task_keys: HashMap<tokio::task::Id, JobKey>,
     pub shared: Arc<Shared>,
     /// When each client's store next has a delivery due (a retry, or one left by a stop),
     /// by the system clock (deliveries are stamped with it).
@@ -110,6 +113,7 @@ impl Daemon {
             generation: 0,
             running: HashSet::new(),
             tasks: JoinSet::new(),
+            task_keys: HashMap::new(),
             shared: Arc::new(Shared::default()),
             fired: std::collections::VecDeque::new(),
             retry_at: BTreeMap::new(),
@@ -120,7 +124,7 @@ impl Daemon {
         }
         let mut problems = Vec::new();
         for f in &files {
-            if let Err(e) = d.load_client(f).await {
+            if let Err(e) = d.load_client(f, true).await {
                 problems.extend(e);
             }
         }
@@ -168,8 +172,19 @@ impl Daemon {
     }
 
     /// Loads (or reloads) one client file. On any error the running plan is kept.
-    async fn load_client(&mut self, file: &Path) -> Result<(), Vec<String>> {
+    async fn load_client(&mut self, file: &Path, initial: bool) -> Result<(), Vec<String>> {
         let name = clients::client_name(file);
+        if let Some(c) = self.clients.get(&name).filter(|c| !same_file(&c.file, file)) {
+            let e = format!(
+                "{}: client `{name}` is already {}; rename one of them",
+                file.display(),
+                c.file.display()
+            );
+            error!("{e}");
+            return Err(vec![e]);
+        }
+        // Fires that come due while the file is read are scheduled from here, not missed.
+        let since = self.clock.now();
         let plan = match clients::load(file) {
             Ok(p) => p,
             Err(errors) => {
@@ -222,7 +237,10 @@ impl Daemon {
         for r in &before {
             if plan.reports.get(r).is_none_or(|s| s.schedule.is_none()) {
                 self.jobs.remove(&(name.clone(), r.clone()));
-                metrics::forget("goalpost_next_fire_timestamp_seconds", ("report", r));
+                metrics::forget(
+                    "goalpost_next_fire_timestamp_seconds",
+                    &[("client", &name), ("report", r)],
+                );
                 info!(client = %name, report = %r, "report no longer scheduled");
             }
         }
@@ -231,9 +249,23 @@ impl Daemon {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.clone(), (store.clone(), plan.clone()));
-        let now = self.clock.now();
         for spec in plan.reports.values().filter(|s| s.schedule.is_some()) {
-            self.schedule_after(&Arc::new((name.clone(), spec.id.clone())), now);
+            self.schedule_after(&Arc::new((name.clone(), spec.id.clone())), since);
+        }
+        if !initial {
+            // A report scheduled by this reload starts from now, like one seen for the first
+            // time at start: an old mark (it was scheduled once before) must not make up the
+            // fires it was switched off for.
+            let added: Vec<String> = plan
+                .reports
+                .values()
+                .filter(|s| s.schedule.is_some() && !before.contains(&s.id))
+                .map(|s| s.id.clone())
+                .collect();
+            if let Err(e) = store.set_schedule_marks(&added, since).await {
+                error!(client = %name, "{e}");
+            }
+            self.watch_pending(&name).await;
         }
         let scheduled = plan.reports.values().filter(|s| s.schedule.is_some()).count();
         metrics::set("goalpost_reports_scheduled", &[("client", &name)], scheduled as f64);
@@ -266,6 +298,12 @@ impl Daemon {
         };
         self.generation += 1;
         self.jobs.insert(key.clone(), self.generation);
+        // Reloads leave stale entries behind (a monthly job's until its date): drop them
+        // when they outnumber the live ones.
+        if self.queue.len() > 2 * self.jobs.len() + 64 {
+            let jobs = &self.jobs;
+            self.queue.retain(|Reverse((_, g, k))| jobs.get(k) == Some(g));
+        }
         self.queue.push(Reverse((next, self.generation, key.clone())));
         metrics::set(
             "goalpost_next_fire_timestamp_seconds",
@@ -325,7 +363,7 @@ impl Daemon {
                     });
                 }
                 if !fires.is_empty() {
-                    self.spawn_run(&Arc::new((name.clone(), spec.id.clone())), fires);
+                    self.spawn_run(&Arc::new((name.clone(), spec.id.clone())), fires, false);
                 }
             }
             if let Err(e) = self.clients[name].store.set_schedule_marks(&first_seen, now).await {
@@ -343,7 +381,7 @@ impl Daemon {
     }
 
     /// Starts a task running `fires` of one report in order, unless one is running already.
-    fn spawn_run(&mut self, key: &JobKey, fires: Vec<Fire>) {
+    fn spawn_run(&mut self, key: &JobKey, fires: Vec<Fire>, backlog: bool) {
         if self.running.contains(key) {
             warn!(client = %key.0, report = %key.1, scheduled = %fires[0].at, "previous run still going; this fire is skipped");
             metrics::add("goalpost_overlaps_skipped_total", &[("report", &key.1)], 1.0);
@@ -363,13 +401,30 @@ impl Daemon {
         // Local tasks: the delivery futures are not provably `Send` (rust-lang/rust#102211),
         // and one thread is plenty to orchestrate runs; CSV parsing and SQLite work happen
         // on their own threads.
-        self.tasks.spawn_local(async move {
+        let task_key = key.clone();
+        let h = self.tasks.spawn_local(async move {
+            let mut fires = fires;
+            // A scheduled fire first makes up what its report missed since its mark: a fire
+            // skipped as an overlap, or one whose run failed (within `catch_up`). An alert only
+            // ever judges the present.
+            if backlog && !spec.alert {
+                if let (Ok(Some(mark)), Some(schedule)) = (store.schedule_mark(&spec.id).await, &spec.schedule) {
+                    let before = fires[0].at - chrono::Duration::milliseconds(1);
+                    let mut missed = missed_fires(schedule, &spec, &plan, mark, before);
+                    // The current fire covers its own period.
+                    let current = period_key(&spec, &plan, schedule.tz(), fires[0].at);
+                    missed.retain(|f| period_key(&spec, &plan, schedule.tz(), f.at) != current);
+                    missed.append(&mut fires);
+                    fires = missed;
+                }
+            }
             let mut ok = true;
             for fire in fires {
                 ok &= run_fire(&plan, &store, &spec, fire, &clock).await;
             }
             Done { key, ok }
         });
+        self.task_keys.insert(h.id(), task_key);
     }
 
     /// Notes when `client`'s next pending delivery is due, so the loop wakes for it.
@@ -395,7 +450,9 @@ impl Daemon {
         }
         let (plan, store) = (c.plan.clone(), c.store.clone());
         self.running.insert(key.clone());
-        self.tasks.spawn_local(async move {
+        let task_key = key.clone();
+        let h = self.tasks.spawn_local(async move {
+            // `ok` is false only when the store failed; failed deliveries are recorded.
             let ok = match deliver::deliver_pending(&plan, &store, None).await {
                 Ok(s) => {
                     if s.sent + s.failed > 0 {
@@ -406,7 +463,7 @@ impl Daemon {
                             "pending deliveries sent"
                         );
                     }
-                    s.failed == 0
+                    true
                 }
                 Err(e) => {
                     error!("pending deliveries: {e}");
@@ -415,10 +472,33 @@ impl Daemon {
             };
             Done { key, ok }
         });
+        self.task_keys.insert(h.id(), task_key);
+    }
+
+    /// Frees the job of a finished (or panicked) task.
+    async fn reap(&mut self, r: Result<(tokio::task::Id, Done), tokio::task::JoinError>) {
+        match r {
+            Ok((id, d)) => {
+                self.task_keys.remove(&id);
+                self.finished(d).await;
+            }
+            Err(e) => {
+                error!("a run task ended abnormally: {e}");
+                if let Some(key) = self.task_keys.remove(&e.id()) {
+                    self.finished(Done { key, ok: false }).await;
+                }
+            }
+        }
     }
 
     async fn finished(&mut self, done: Done) {
         self.running.remove(&done.key);
+        if done.key.1.is_empty() && !done.ok {
+            // The store failed: try again later rather than at once, in a loop.
+            self.retry_at
+                .insert(done.key.0.clone(), Utc::now() + chrono::Duration::seconds(30));
+            return;
+        }
         self.watch_pending(&done.key.0).await;
         if done.key.1.is_empty() {
             return;
@@ -452,8 +532,14 @@ impl Daemon {
                 break;
             }
             let Reverse((at, _, key)) = self.queue.pop().expect("peeked");
-            self.schedule_after(&key, at);
-            self.spawn_run(&key, vec![Fire { at, catch_up: false }]);
+            // Woken late (a suspend, a clock step): run the latest fire due, once; the ones
+            // in between are made up per period by the run's backlog, within `catch_up`.
+            let at = match self.spec(&key).and_then(|(_, s)| s.schedule.as_ref()) {
+                Some(s) if now - at > chrono::Duration::seconds(1) => s.fires_between(at, now).last().unwrap_or(at),
+                _ => at,
+            };
+            self.schedule_after(&key, at.max(now));
+            self.spawn_run(&key, vec![Fire { at, catch_up: false }], true);
         }
     }
 
@@ -481,9 +567,13 @@ impl Daemon {
             info!(client = %name, "config file removed; its reports are no longer scheduled");
             for r in self.job_reports(&name) {
                 self.jobs.remove(&(name.clone(), r.clone()));
-                metrics::forget("goalpost_next_fire_timestamp_seconds", ("report", &r));
+                metrics::forget(
+                    "goalpost_next_fire_timestamp_seconds",
+                    &[("client", &name), ("report", &r)],
+                );
             }
             self.clients.remove(&name);
+            self.retry_at.remove(&name);
             self.shared
                 .clients
                 .write()
@@ -491,7 +581,7 @@ impl Daemon {
                 .remove(&name);
         }
         for f in targets {
-            if self.load_client(&f).await.is_ok() {
+            if self.load_client(&f, false).await.is_ok() {
                 metrics::add("goalpost_config_reloads_total", &[("result", "applied")], 1.0);
             }
         }
@@ -518,12 +608,11 @@ impl Daemon {
                 _ = sleep => self.fire_due(),
                 Some(why) = reloads.recv() => {
                     info!(?why, "reloading config");
+                    // What is due now starts on the config it was due under.
+                    self.fire_due();
                     self.reload(why).await;
                 }
-                Some(done) = self.tasks.join_next() => match done {
-                    Ok(d) => self.finished(d).await,
-                    Err(e) => error!("a run task ended abnormally: {e}"),
-                },
+                Some(done) = self.tasks.join_next_with_id() => self.reap(done).await,
             }
         }
         self.shared.ready.store(false, std::sync::atomic::Ordering::SeqCst);
@@ -549,8 +638,9 @@ impl Daemon {
             );
         }
         let wait_all = async {
-            while let Some(done) = self.tasks.join_next().await {
-                if let Ok(d) = done {
+            while let Some(done) = self.tasks.join_next_with_id().await {
+                if let Ok((id, d)) = done {
+                    self.task_keys.remove(&id);
                     self.running.remove(&d.key);
                 }
             }
@@ -572,11 +662,8 @@ impl Daemon {
 
     /// Waits for the start-up runs (for `--once`).
     pub async fn wait_idle(&mut self) {
-        while let Some(done) = self.tasks.join_next().await {
-            match done {
-                Ok(d) => self.finished(d).await,
-                Err(e) => error!("a run task ended abnormally: {e}"),
-            }
+        while let Some(done) = self.tasks.join_next_with_id().await {
+            self.reap(done).await;
         }
     }
 }
@@ -604,10 +691,7 @@ fn missed_fires(
     let mut fires: Vec<Fire> = Vec::new();
     let mut last_period: Option<String> = None;
     for at in schedule.fires_between(mark.max(oldest), now) {
-        let period = spec
-            .period
-            .resolve(at.with_timezone(&schedule.tz()).date_naive(), plan.week_start)
-            .key();
+        let period = period_key(spec, plan, schedule.tz(), at);
         let same = last_period.as_deref() == Some(period.as_str());
         if same || (spec.alert && !fires.is_empty()) {
             fires.pop();
@@ -619,6 +703,13 @@ fn missed_fires(
         info!(report = %spec.id, missed = fires.len(), "making up runs missed while down");
     }
     fires
+}
+
+/// The key of the period a fire at `at` covers.
+fn period_key(spec: &ReportSpec, plan: &Plan, tz: chrono_tz::Tz, at: DateTime<Utc>) -> String {
+    spec.period
+        .resolve(at.with_timezone(&tz).date_naive(), plan.week_start)
+        .key()
 }
 
 /// Runs one fire of a report: the period comes from the scheduled time in the report's
@@ -738,6 +829,19 @@ fn same_file(a: &Path, b: &Path) -> bool {
 /// the scheduler. Returns the exit code.
 pub async fn main(opts: Options) -> u8 {
     clients::limit_malloc_arenas();
+    // Signals are caught from the first moment: a SIGTERM while configs load or runs are
+    // made up stops cleanly too, and a SIGHUP then is not the default "terminate".
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(term), Ok(int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        error!("cannot install signal handlers");
+        return 1;
+    };
+    let shutdown = shutdown_signal(term, int);
+    tokio::pin!(shutdown);
     let once = opts.once;
     let config = opts.config.clone();
     let mut daemon = match Daemon::start(opts, Clock::wall()).await {
@@ -758,7 +862,10 @@ pub async fn main(opts: Options) -> u8 {
     }
     daemon.start_up().await;
     if once {
-        daemon.wait_idle().await;
+        tokio::select! {
+            _ = daemon.wait_idle() => {}
+            _ = &mut shutdown => daemon.drain().await,
+        }
         return 0;
     }
     let (tx, rx) = mpsc::channel(16);
@@ -772,27 +879,20 @@ pub async fn main(opts: Options) -> u8 {
             None
         }
     };
-    let hup = tx.clone();
+    let hup_tx = tx.clone();
     tokio::spawn(async move {
-        let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
-            return;
-        };
-        while s.recv().await.is_some() {
+        while hup.recv().await.is_some() {
             info!("SIGHUP");
-            let _ = hup.send(Reload::All).await;
+            let _ = hup_tx.send(Reload::All).await;
         }
     });
-    daemon.serve(rx, shutdown_signal()).await;
+    daemon.serve(rx, shutdown).await;
     info!("stopped");
     0
 }
 
 /// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
-        return std::future::pending().await;
-    };
+async fn shutdown_signal(mut term: tokio::signal::unix::Signal, mut int: tokio::signal::unix::Signal) {
     tokio::select! {
         _ = term.recv() => info!("SIGTERM: stopping"),
         _ = int.recv() => info!("SIGINT: stopping"),

@@ -649,6 +649,7 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
     loop {
         // Due deliveries are leased in batches: one write takes them all for this process.
         let due = store.lease_due(run, Utc::now(), Utc::now() + LEASE, BATCH).await?;
+        let leased = std::time::Instant::now();
         if due.is_empty() {
             let now = Utc::now();
             match store.next_due(run).await? {
@@ -694,6 +695,9 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                 }
             }
             last_send.insert(d.channel.clone(), std::time::Instant::now());
+            if !still_ours(store, &d, leased).await? {
+                continue;
+            }
             let outcome = match content(&d) {
                 Ok(p) => attempt(plan, &senders, &d, &p).await,
                 Err(error) => Outcome::Failed { error },
@@ -706,6 +710,9 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                 let p = content(&d);
                 let senders = &senders;
                 async move {
+                    if !still_ours(store, &d, leased).await? {
+                        return Ok(None);
+                    }
                     let outcome = match p {
                         Ok(p) => attempt(plan, senders, &d, &p).await,
                         Err(error) => Outcome::Failed { error },
@@ -750,6 +757,16 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
         failed,
         pending,
     })
+}
+
+/// Whether this process still holds `d`'s lease, renewing it once half of it has passed: a
+/// batch sent slowly (a paced channel, a slow server) must not outlive its lease, or another
+/// process would take the rest and send them too.
+async fn still_ours(store: &Store, d: &Delivery, leased: std::time::Instant) -> Result<bool, SendError> {
+    if leased.elapsed() < (LEASE / 2).to_std().unwrap_or_default() {
+        return Ok(true);
+    }
+    Ok(store.renew_lease(d.id, Utc::now() + LEASE).await?)
 }
 
 /// What an outcome means for the delivery row.

@@ -126,6 +126,21 @@ impl Store {
         Ok(())
     }
 
+    /// Extends this process's lease on delivery `id`; false if it is no longer ours
+    /// (it ran out and another process took the delivery).
+    pub async fn renew_lease(&self, id: i64, until: DateTime<Utc>) -> Result<bool, StoreError> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET lease_until = ? WHERE id = ? AND status = 'sending' AND lease_owner = ?",
+        )
+        .bind(timestamp(until))
+        .bind(id)
+        .bind(super::lease_owner())
+        .execute(&self.pool)
+        .await
+        .map_err(err("renew lease"))?;
+        Ok(r.rows_affected() == 1)
+    }
+
     /// Puts back to pending the deliveries this process had leased (it is stopping before
     /// sending them), so the next start sends them at once instead of after the lease.
     pub async fn release_own_leases(&self) -> Result<u64, StoreError> {

@@ -373,3 +373,45 @@ async fn on_shutdown_a_delivery_still_in_flight_after_the_grace_period_is_left_p
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["status"], "sent");
 }
+
+#[tokio::test]
+async fn a_fire_skipped_because_the_previous_run_was_still_going_is_made_up_by_the_next_fire() {
+    let slow = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(800)))
+        .mount(&slow)
+        .await;
+    // Daily at 06:00 for the day before: the 25th's fire is skipped while the 24th's run is
+    // still sending; the 26th's fire sends the 25th's period first, then its own.
+    let ws = workspace(
+        &hook_config(
+            "DAEMON_TEST_BACKLOG_URL",
+            "",
+            "  daily: { period: yesterday, goals: [leads], channels: [hook], schedule: \"0 6 * * *\" }\n",
+        ),
+        &[("data.csv", DATA)],
+    );
+    std::env::set_var("DAEMON_TEST_BACKLOG_URL", slow.uri());
+    local(async {
+        let clock = Clock::manual(t("2026-10-24T12:00:00Z"));
+        let mut d = Daemon::start(opts(ws.path()), clock.clone()).await.unwrap();
+        d.start_up().await;
+        clock.set(t("2026-10-25T06:00:00Z"));
+        d.tick();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        clock.set(t("2026-10-26T06:00:00Z"));
+        d.tick();
+        d.wait_idle().await;
+        clock.set(t("2026-10-27T06:00:00Z"));
+        d.tick();
+        d.wait_idle().await;
+    })
+    .await;
+    let periods: Vec<String> = crate::delivery::history(ws.path())
+        .iter()
+        .map(|r| r["period"].as_str().unwrap().to_string())
+        .collect();
+    let mut periods = periods;
+    periods.sort();
+    assert_eq!(periods, ["2026-10-24", "2026-10-25", "2026-10-26"]);
+}
