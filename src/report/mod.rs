@@ -1,6 +1,7 @@
 //! Reports: the model of what a report says, and its renderings.
 
 pub mod chart;
+mod fast;
 pub mod format;
 pub mod locale;
 pub mod model;

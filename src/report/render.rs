@@ -63,6 +63,8 @@ pub struct Renderer {
     /// Where each registered template came from (`templates/…` or the override's path).
     origins: std::collections::HashMap<String, String>,
     pub locale: Locale,
+    /// No template is overridden: render with `fast`, the defaults written in Rust.
+    fast: bool,
 }
 
 handlebars_helper!(isolate_rtl: |s: str| format!("\u{2068}{s}\u{2069}"));
@@ -86,13 +88,17 @@ impl Renderer {
         }
         let mut origins = std::collections::HashMap::new();
         let mut sources: Vec<(&str, String)> = Vec::new();
+        let mut overridden = false;
         for (name, default) in DEFAULTS {
             let file = file_of(name);
             let (source, origin) = match templates.map(|d| d.join(&file)).filter(|p| p.exists()) {
-                Some(p) => (
-                    std::fs::read_to_string(&p).map_err(|e| TemplateError(format!("{}: {e}", p.display())))?,
-                    p.display().to_string(),
-                ),
+                Some(p) => {
+                    overridden = true;
+                    (
+                        std::fs::read_to_string(&p).map_err(|e| TemplateError(format!("{}: {e}", p.display())))?,
+                        p.display().to_string(),
+                    )
+                }
                 None => (default.to_string(), format!("templates/{file}")),
             };
             let (registry, short) = if let Some(s) = name.strip_suffix(".html") {
@@ -132,7 +138,14 @@ impl Renderer {
             text,
             origins,
             locale,
+            fast: !overridden,
         })
+    }
+
+    /// Always through handlebars, as with overridden templates (to compare the two paths).
+    pub fn without_fast_path(mut self) -> Renderer {
+        self.fast = false;
+        self
     }
 
     /// For a plan: its locale, digits, currency and template folder.
@@ -155,6 +168,10 @@ impl Renderer {
     /// (converting the view for the template engine is a good part of the cost).
     pub fn email(&self, view: &View, charts: bool) -> Result<(Html, String), TemplateError> {
         let (view, images) = self.with_charts(view, charts);
+        if self.fast {
+            let html = super::fast::html(&view);
+            return Ok((Html { html, images }, super::fast::text(&view, self.locale.rtl)));
+        }
         let ctx = handlebars::Context::wraps(&view).map_err(|e| TemplateError(format!("the report view: {e}")))?;
         let html = self
             .html
@@ -170,6 +187,10 @@ impl Renderer {
     /// The HTML email; with `charts`, sparklines and funnels as `cid:` images.
     pub fn html(&self, view: &View, charts: bool) -> Result<Html, TemplateError> {
         let (view, images) = self.with_charts(view, charts);
+        if self.fast {
+            let html = super::fast::html(&view);
+            return Ok(Html { html, images });
+        }
         let html = self
             .html
             .render("report", &view)
@@ -232,6 +253,9 @@ impl Renderer {
     }
 
     pub fn text(&self, view: &View) -> Result<String, TemplateError> {
+        if self.fast {
+            return Ok(super::fast::text(view, self.locale.rtl));
+        }
         self.text
             .render("report", view)
             .map_err(|e| self.render_error(&e, "txt"))

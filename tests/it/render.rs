@@ -298,3 +298,58 @@ fn check_compiles_template_overrides_so_a_broken_one_is_found_before_a_send() {
         "{err}"
     );
 }
+
+/// Renders `report` of the config at `path` as of each date, in each language, with and
+/// without charts, through the Rust defaults and through handlebars; they must agree to the byte.
+fn assert_fast_path_matches_handlebars(path: &std::path::Path, report: &str, as_ofs: &[&str]) {
+    use goalpost::period::AsOf;
+    use goalpost::report::render::Renderer;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for lang in ["en", "ar"] {
+        let mut plan = goalpost::config::load(path).plan.expect("a valid config");
+        plan.locale = lang.to_string();
+        let spec = plan.reports[report].clone();
+        let fast = Renderer::for_plan(&plan).unwrap();
+        let slow = Renderer::for_plan(&plan).unwrap().without_fast_path();
+        for as_of in as_ofs {
+            let (model, _) = rt.block_on(goalpost::run::compute(
+                &plan,
+                &spec,
+                None,
+                AsOf::parse(as_of, plan.timezone).unwrap(),
+            ));
+            for max_goals in [spec.max_goals, 2] {
+                let view = fast.view(&model, max_goals);
+                for charts in [false, true] {
+                    let (a_html, a_text) = fast.email(&view, charts).unwrap();
+                    let (b_html, b_text) = slow.email(&view, charts).unwrap();
+                    let at = format!("{report} {lang} as of {as_of}, max_goals {max_goals}, charts {charts}");
+                    assert_eq!(a_text, b_text, "text differs: {at}");
+                    if a_html.html != b_html.html {
+                        let _ = std::fs::write(std::env::temp_dir().join("goalpost-rust.html"), &a_html.html);
+                        let _ = std::fs::write(std::env::temp_dir().join("goalpost-handlebars.html"), &b_html.html);
+                        let line = a_html.html.lines().zip(b_html.html.lines()).position(|(x, y)| x != y);
+                        panic!(
+                            "HTML differs ({at}) at line {line:?}:\nrust:       {:?}\nhandlebars: {:?}",
+                            line.and_then(|l| a_html.html.lines().nth(l)),
+                            line.and_then(|l| b_html.html.lines().nth(l))
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_default_templates_written_in_rust_render_exactly_what_handlebars_renders() {
+    let demo = repo().join("config/goalpost.yaml");
+    let dates = ["2026-10-03", "2026-11-05", "2026-11-20", "2025-12-01"];
+    assert_fast_path_matches_handlebars(&demo, "monthly-review", &dates);
+    assert_fast_path_matches_handlebars(&demo, "weekly-pulse", &dates);
+    let ws = hostile_workspace();
+    assert_fast_path_matches_handlebars(&ws.path().join("goalpost.yaml"), "r", &["2026-11-02", "2026-10-02"]);
+}
