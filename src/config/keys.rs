@@ -95,7 +95,7 @@ pub const TOP: &[Key] = &[
 ];
 
 pub const SOURCE: &[Key] = &[
-    key("type", r#"{"enum":["csv","sql"]}"#, "csv or sql"),
+    key("type", r#"{"enum":["csv","sql","ga4"]}"#, "csv, sql or ga4"),
     key("dimensions", STRS, "columns that describe a row (channel, campaign)"),
     key("path", STR, "csv: a file or a glob, relative to the config file"),
     key("date_column", STR, "column holding the date (default date)"),
@@ -117,6 +117,40 @@ pub const SOURCE: &[Key] = &[
         "setup",
         STR,
         "sql: a .sql file run first (builds the demo's SQLite table)",
+    ),
+    key("property", STR, "ga4: the numeric property id"),
+    key(
+        "credentials_file",
+        STR,
+        "ga4: the service-account key file (JSON), e.g. ${GA_KEY_FILE}",
+    ),
+    key(
+        "preset",
+        r#"{"enum":["ga4_channels"]}"#,
+        "ga4: ready-made fields and dimensions (ga4_channels: sessions, users, new_users, engaged_sessions, key_events by channel)",
+    ),
+    key(
+        "api_metrics",
+        r#"{"type":"object","additionalProperties":{"type":"string"}}"#,
+        "ga4: our field name → GA4 metric (instead of or on top of a preset)",
+    ),
+    key(
+        "api_dimensions",
+        r#"{"type":"object","additionalProperties":{"type":"string"}}"#,
+        "ga4: our dimension name → GA4 dimension",
+    ),
+    key("base_url", STR, "API sources: the API's address (default the real one)"),
+    key("api_version", STR, "API sources: the API version (ga4 default v1beta)"),
+    key("token_url", STR, "Google sources: the OAuth token endpoint (default the key file's)"),
+    key(
+        "page_size",
+        r#"{"type":"integer","minimum":1}"#,
+        "API sources: rows per page (ga4 default 10000, at most 250000)",
+    ),
+    key(
+        "max_per_second",
+        r#"{"type":"number","exclusiveMinimum":0}"#,
+        "API sources: at most this many requests per second",
     ),
 ];
 

@@ -52,6 +52,7 @@ pub struct SourceSpec {
 pub enum SourceKind {
     Csv(CsvSpec),
     Sql(SqlSpec),
+    Ga4(Box<Ga4Spec>),
 }
 
 impl SourceKind {
@@ -59,6 +60,7 @@ impl SourceKind {
         match self {
             SourceKind::Csv(_) => "csv",
             SourceKind::Sql(_) => "sql",
+            SourceKind::Ga4(_) => "ga4",
         }
     }
 }
@@ -73,6 +75,25 @@ pub struct CsvSpec {
     pub delimiter: u8,
     pub thousands_separator: Option<char>,
     pub decimal_separator: char,
+}
+
+/// A Google Analytics 4 property, read through the Data API.
+#[derive(Debug, Clone)]
+pub struct Ga4Spec {
+    /// The numeric property id.
+    pub property: String,
+    /// The service-account key file (a secret file; resolved against the config's folder).
+    pub credentials_file: PathBuf,
+    /// Overrides the key file's token endpoint.
+    pub token_url: Option<String>,
+    pub base_url: String,
+    pub api_version: String,
+    /// (our dimension name, GA4 dimension), e.g. (channel, sessionDefaultChannelGroup).
+    pub dimensions: Vec<(String, String)>,
+    /// (our field name, GA4 metric), e.g. (users, totalUsers).
+    pub metrics: Vec<(String, String)>,
+    pub page_size: u32,
+    pub http: crate::source::api::HttpPolicy,
 }
 
 #[derive(Debug, Clone)]

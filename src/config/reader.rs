@@ -300,7 +300,7 @@ impl Reader<'_> {
                     .error(&n.loc, format!("source `{id}` has no `type` (csv or sql)"));
                 continue;
             };
-            let Some(kind) = self.one_of(kind_node, &format!("sources.{id}.type"), &["csv", "sql"]) else {
+            let Some(kind) = self.one_of(kind_node, &format!("sources.{id}.type"), &["csv", "sql", "ga4"]) else {
                 continue;
             };
             let dimensions = get("dimensions")
@@ -318,7 +318,36 @@ impl Reader<'_> {
                     }
                 }
             };
+            let mut dimensions = dimensions;
             let spec = match kind.as_str() {
+                "ga4" => {
+                    only(
+                        self,
+                        &[
+                            "property",
+                            "credentials_file",
+                            "preset",
+                            "api_metrics",
+                            "api_dimensions",
+                            "base_url",
+                            "api_version",
+                            "token_url",
+                            "page_size",
+                            "max_per_second",
+                        ],
+                    );
+                    if let Some(d) = get("dimensions") {
+                        self.diags.error(
+                            &d.loc,
+                            format!(
+                                "source `{id}`: a ga4 source's dimensions come from `api_dimensions` (or its preset)"
+                            ),
+                        );
+                    }
+                    let Some(spec) = self.ga4(id, n, fields) else { continue };
+                    dimensions = spec.dimensions.iter().map(|(n, _)| n.clone()).collect();
+                    SourceKind::Ga4(Box::new(spec))
+                }
                 "csv" => {
                     only(
                         self,
@@ -418,6 +447,90 @@ impl Reader<'_> {
             );
         }
         out
+    }
+
+    fn ga4(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<Ga4Spec> {
+        let what = format!("source `{id}`");
+        let property = self.required_string(fields, n, "property", &what);
+        let key_file = self.required_string(fields, n, "credentials_file", &what);
+        if let (Some(p), Some(node)) = (&property, field(fields, "property")) {
+            if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) {
+                self.diags.error(
+                    &node.loc,
+                    format!("`{p}` is not a GA4 property id: it is a number, under Admin → Property details"),
+                );
+            }
+        }
+        let mut dimensions: Vec<(String, String)> = Vec::new();
+        let mut metrics: Vec<(String, String)> = Vec::new();
+        let presets = crate::source::api::ga4::PRESETS;
+        let names: Vec<&str> = presets.iter().map(|p| p.name).collect();
+        if let Some(p) = field(fields, "preset").and_then(|p| self.one_of(p, "preset", &names)) {
+            let preset = presets.iter().find(|x| x.name == p).expect("one of the names");
+            dimensions.extend(preset.dimensions.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+            metrics.extend(preset.metrics.iter().map(|(a, b)| (a.to_string(), b.to_string())));
+        }
+        for (key, out) in [("api_dimensions", &mut dimensions), ("api_metrics", &mut metrics)] {
+            let Some(node) = field(fields, key) else { continue };
+            let Some(entries) = self.map(node, key) else { continue };
+            for (name, _, v) in entries {
+                if let Some(api) = self.string(v, key) {
+                    out.retain(|(n, _)| n != name);
+                    out.push((name.clone(), api));
+                }
+            }
+        }
+        if metrics.is_empty() {
+            self.diags.error_with(
+                &n.loc,
+                format!("{what} reads no GA4 metric"),
+                Some("add `preset: ga4_channels`, or `api_metrics: { sessions: sessions, leads: keyEvents }`".into()),
+            );
+        }
+        let page_size = match field(fields, "page_size") {
+            Some(p) => match self.number(p, "page_size") {
+                Some(v) if (1.0..=250_000.0).contains(&v) && v.fract() == 0.0 => v as u32,
+                Some(_) => {
+                    self.diags
+                        .error(&p.loc, "`page_size` is a whole number from 1 to 250000");
+                    10_000
+                }
+                None => 10_000,
+            },
+            None => 10_000,
+        };
+        let mut http = crate::source::api::HttpPolicy::default();
+        if let Some(p) = field(fields, "max_per_second") {
+            match self.number(p, "max_per_second") {
+                Some(v) if v >= 1.0 => http.per_second = Some(v as u32),
+                Some(_) => self.diags.error(&p.loc, "`max_per_second` is at least 1"),
+                None => {}
+            }
+        }
+        let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
+        let base_url = text(self, "base_url").unwrap_or_else(|| "https://analyticsdata.googleapis.com".into());
+        for (key, url) in [
+            ("base_url", Some(base_url.clone())),
+            ("token_url", text(self, "token_url")),
+        ] {
+            if let (Some(u), Some(node)) = (url, field(fields, key)) {
+                if url::Url::parse(&u).map_or(true, |p| p.scheme() != "https" && p.scheme() != "http") {
+                    self.diags
+                        .error(&node.loc, format!("`{key}` must be an http(s) URL, not `{u}`"));
+                }
+            }
+        }
+        Some(Ga4Spec {
+            property: property?,
+            credentials_file: self.dir.join(key_file?),
+            token_url: text(self, "token_url"),
+            base_url,
+            api_version: text(self, "api_version").unwrap_or_else(|| "v1beta".into()),
+            dimensions,
+            metrics,
+            page_size,
+            http,
+        })
     }
 
     fn metrics(&mut self, node: &Node) -> Vec<RawMetric> {

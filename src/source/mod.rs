@@ -4,6 +4,7 @@
 //! A failed source does not sink a report: `fetch_all` returns the frames it got and
 //! the failures, and the report marks the goals that depended on a failed source.
 
+pub mod api;
 pub mod csv;
 pub mod sql;
 
@@ -86,6 +87,7 @@ pub async fn fetch(id: &str, spec: &SourceSpec, req: &FetchRequest) -> Result<Fr
                 .unwrap_or_else(|e| Err(SourceError::data("csv", format!("the CSV reader stopped: {e}"))))
         }
         SourceKind::Sql(s) => sql::fetch(id, s, req).await,
+        SourceKind::Ga4(g) => api::ga4::fetch(id, g, req).await,
     }
 }
 

@@ -1,0 +1,83 @@
+//! Google access tokens for a service account (GA4, Search Console, Google Ads), through
+//! `yup-oauth2`: the key file is read from the path the config names (a secret file, never
+//! the YAML), tokens are cached per (key file, token endpoint) for the life of the process
+//! and renewed before they expire. The token endpoint is the key file's `token_uri`, or the
+//! source's `token_url` (tests and proxies).
+
+use super::super::SourceError;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use yup_oauth2::authenticator::DefaultAuthenticator;
+
+static AUTHENTICATORS: OnceLock<Mutex<HashMap<String, Arc<DefaultAuthenticator>>>> = OnceLock::new();
+
+/// A bearer token for `scope`.
+pub async fn token(source: &str, key_file: &Path, token_url: Option<&str>, scope: &str) -> Result<String, SourceError> {
+    let cache_key = format!("{}\u{1f}{}", key_file.display(), token_url.unwrap_or(""));
+    let cached = AUTHENTICATORS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&cache_key)
+        .cloned();
+    let auth = match cached {
+        Some(a) => a,
+        None => {
+            let text = std::fs::read_to_string(key_file).map_err(|e| {
+                SourceError::config(
+                    source,
+                    format!("cannot read the service-account key file {}: {e}", key_file.display()),
+                )
+            })?;
+            let mut key = yup_oauth2::parse_service_account_key(&text).map_err(|_| {
+                SourceError::config(
+                    source,
+                    format!(
+                        "{} is not a Google service-account key (the JSON file you download under \
+                         IAM → Service accounts → Keys)",
+                        key_file.display()
+                    ),
+                )
+            })?;
+            if let Some(url) = token_url {
+                key.token_uri = url.to_string();
+            }
+            let auth = yup_oauth2::ServiceAccountAuthenticator::builder(key)
+                .build()
+                .await
+                .map_err(|e| SourceError::config(source, format!("the service-account key cannot be used: {e}")))?;
+            let auth = Arc::new(auth);
+            AUTHENTICATORS
+                .get_or_init(Default::default)
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(cache_key, auth.clone());
+            auth
+        }
+    };
+    let token = auth.token(&[scope]).await.map_err(|e| words(source, &e))?;
+    token
+        .token()
+        .map(str::to_string)
+        .ok_or_else(|| SourceError::unavailable(source, "Google's token endpoint answered without a token"))
+}
+
+/// A token failure in words a marketer can act on.
+fn words(source: &str, e: &yup_oauth2::Error) -> SourceError {
+    use yup_oauth2::error::AuthErrorCode::*;
+    match e {
+        yup_oauth2::Error::AuthError(a) => match &a.error {
+            InvalidGrant | InvalidClient | UnauthorizedClient | AccessDenied | ExpiredToken => SourceError::config(
+                source,
+                format!(
+                    "Google refused the service account's key ({}): the key was probably deleted or \
+                     disabled. Create a new key for the service account and point `credentials_file` at it.",
+                    a.error.as_str()
+                ),
+            ),
+            _ => SourceError::config(source, format!("Google refused the token request: {a}")),
+        },
+        other => SourceError::unavailable(source, format!("could not get a Google access token: {other}")),
+    }
+}

@@ -1,0 +1,186 @@
+//! The HTTP layer every API source shares: one client with timeouts, retries with
+//! exponential backoff and jitter (`backon`) that honour the server's hint (Retry-After,
+//! Google's `retryDelay`), a per-source rate limit (`governor`), and errors in words a
+//! marketer can act on. Each connector only builds its requests and reads its answers.
+
+pub mod ga4;
+pub mod google_auth;
+
+use super::SourceError;
+use backon::{ExponentialBuilder, Retryable};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::StatusCode;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How a source's HTTP calls behave (from its config).
+#[derive(Debug, Clone)]
+pub struct HttpPolicy {
+    pub timeout: Duration,
+    /// Attempts in all, the first included.
+    pub attempts: usize,
+    /// The first retry waits about this long, doubling each time.
+    pub backoff: Duration,
+    /// At most this many requests per second (None: no limit).
+    pub per_second: Option<u32>,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        HttpPolicy {
+            timeout: Duration::from_secs(60),
+            attempts: 5,
+            backoff: Duration::from_millis(500),
+            per_second: None,
+        }
+    }
+}
+
+/// Why one attempt failed, and whether another could succeed.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub message: String,
+    pub retryable: bool,
+    /// The server's word on when to come back.
+    pub after: Option<Duration>,
+    /// An expired or revoked credential: the person must act.
+    pub auth: bool,
+}
+
+impl Attempt {
+    pub fn permanent(message: impl Into<String>) -> Attempt {
+        Attempt {
+            message: message.into(),
+            retryable: false,
+            after: None,
+            auth: false,
+        }
+    }
+
+    pub fn transient(message: impl Into<String>, after: Option<Duration>) -> Attempt {
+        Attempt {
+            message: message.into(),
+            retryable: true,
+            after,
+            auth: false,
+        }
+    }
+}
+
+/// A client for one source.
+pub struct Api {
+    client: reqwest::Client,
+    policy: HttpPolicy,
+    limiter: Option<Arc<DefaultDirectRateLimiter>>,
+}
+
+impl Api {
+    pub fn new(policy: HttpPolicy) -> Api {
+        let client = reqwest::Client::builder()
+            .timeout(policy.timeout)
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("goalpost/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("an HTTP client");
+        let limiter = policy
+            .per_second
+            .and_then(NonZeroU32::new)
+            .map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n))));
+        Api {
+            client,
+            policy,
+            limiter,
+        }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends the request `build` makes (again for each attempt) and returns the JSON body.
+    /// `classify` turns a non-2xx answer into an [`Attempt`] (the API's own error shapes).
+    pub async fn json(
+        &self,
+        source: &str,
+        build: impl Fn() -> reqwest::RequestBuilder,
+        classify: impl Fn(StatusCode, &reqwest::header::HeaderMap, &str) -> Attempt,
+    ) -> Result<serde_json::Value, SourceError> {
+        let once = || async {
+            if let Some(l) = &self.limiter {
+                l.until_ready().await;
+            }
+            let resp = build().send().await.map_err(|e| {
+                // The URL may carry an account id; the error text never carries a token.
+                Attempt::transient(format!("could not reach the API: {}", without_url(&e)), None)
+            })?;
+            let status = resp.status();
+            let headers = resp.headers().clone();
+            let body = resp
+                .text()
+                .await
+                .map_err(|e| Attempt::transient(format!("the answer was cut off: {}", without_url(&e)), None))?;
+            if !status.is_success() {
+                return Err(classify(status, &headers, &body));
+            }
+            serde_json::from_str::<serde_json::Value>(&body).map_err(|e| {
+                Attempt::permanent(format!(
+                    "the API answered with something that is not JSON ({e}): {}",
+                    snippet(&body)
+                ))
+            })
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(self.policy.backoff)
+            .with_max_delay(Duration::from_secs(120))
+            .with_max_times(self.policy.attempts.saturating_sub(1))
+            .with_jitter();
+        once.retry(backoff)
+            .when(|a: &Attempt| a.retryable)
+            // The server's hint wins over our own schedule, within the same number of tries.
+            .adjust(|a: &Attempt, planned| planned.map(|d| a.after.unwrap_or(d)))
+            .notify(|a: &Attempt, wait| {
+                tracing::info!(source, wait_ms = wait.as_millis() as u64, "retrying: {}", a.message)
+            })
+            .await
+            .map_err(|a| {
+                if a.auth {
+                    SourceError::config(source, a.message)
+                } else {
+                    SourceError::unavailable(source, a.message)
+                }
+            })
+    }
+}
+
+/// A reqwest error without the URL (it may hold ids or keys in its query).
+fn without_url(e: &reqwest::Error) -> String {
+    let mut s = e.to_string();
+    if let Some(u) = e.url() {
+        s = s.replace(u.as_str(), "the API");
+    }
+    s
+}
+
+/// The start of a body, for an error message.
+pub fn snippet(body: &str) -> String {
+    let s: String = body.chars().take(200).collect();
+    if body.chars().count() > 200 {
+        format!("{s}…")
+    } else {
+        s
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is rare for APIs and treated as absent).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map(|s| Duration::from_secs_f64(s.min(3600.0)))
+}
