@@ -95,7 +95,11 @@ pub const TOP: &[Key] = &[
 ];
 
 pub const SOURCE: &[Key] = &[
-    key("type", r#"{"enum":["csv","sql","ga4"]}"#, "csv, sql or ga4"),
+    key(
+        "type",
+        r#"{"enum":["csv","sql","ga4","search_console"]}"#,
+        "csv, sql, ga4 or search_console",
+    ),
     key("dimensions", STRS, "columns that describe a row (channel, campaign)"),
     key("path", STR, "csv: a file or a glob, relative to the config file"),
     key("date_column", STR, "column holding the date (default date)"),
@@ -120,9 +124,14 @@ pub const SOURCE: &[Key] = &[
     ),
     key("property", STR, "ga4: the numeric property id"),
     key(
+        "site",
+        STR,
+        "search_console: sc-domain:example.com or https://www.example.com/",
+    ),
+    key(
         "credentials_file",
         STR,
-        "ga4: the service-account key file (JSON), e.g. ${GA_KEY_FILE}",
+        "ga4, search_console: the service-account key file (JSON), e.g. ${GA_KEY_FILE}",
     ),
     key(
         "preset",

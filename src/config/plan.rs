@@ -53,6 +53,7 @@ pub enum SourceKind {
     Csv(CsvSpec),
     Sql(SqlSpec),
     Ga4(Box<Ga4Spec>),
+    SearchConsole(Box<SearchConsoleSpec>),
 }
 
 impl SourceKind {
@@ -61,6 +62,7 @@ impl SourceKind {
             SourceKind::Csv(_) => "csv",
             SourceKind::Sql(_) => "sql",
             SourceKind::Ga4(_) => "ga4",
+            SourceKind::SearchConsole(_) => "search_console",
         }
     }
 }
@@ -92,6 +94,18 @@ pub struct Ga4Spec {
     pub dimensions: Vec<(String, String)>,
     /// (our field name, GA4 metric), e.g. (users, totalUsers).
     pub metrics: Vec<(String, String)>,
+    pub page_size: u32,
+    pub http: crate::source::api::HttpPolicy,
+}
+
+/// A Search Console property (`sc-domain:example.com` or a URL prefix).
+#[derive(Debug, Clone)]
+pub struct SearchConsoleSpec {
+    pub site: String,
+    pub credentials_file: PathBuf,
+    pub token_url: Option<String>,
+    pub base_url: String,
+    pub api_version: String,
     pub page_size: u32,
     pub http: crate::source::api::HttpPolicy,
 }

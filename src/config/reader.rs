@@ -300,7 +300,11 @@ impl Reader<'_> {
                     .error(&n.loc, format!("source `{id}` has no `type` (csv or sql)"));
                 continue;
             };
-            let Some(kind) = self.one_of(kind_node, &format!("sources.{id}.type"), &["csv", "sql", "ga4"]) else {
+            let Some(kind) = self.one_of(
+                kind_node,
+                &format!("sources.{id}.type"),
+                &["csv", "sql", "ga4", "search_console"],
+            ) else {
                 continue;
             };
             let dimensions = get("dimensions")
@@ -347,6 +351,37 @@ impl Reader<'_> {
                     let Some(spec) = self.ga4(id, n, fields) else { continue };
                     dimensions = spec.dimensions.iter().map(|(n, _)| n.clone()).collect();
                     SourceKind::Ga4(Box::new(spec))
+                }
+                "search_console" => {
+                    only(
+                        self,
+                        &[
+                            "site",
+                            "credentials_file",
+                            "base_url",
+                            "api_version",
+                            "token_url",
+                            "page_size",
+                            "max_per_second",
+                        ],
+                    );
+                    let known = crate::source::api::search_console::DIMENSIONS;
+                    for d in &dimensions {
+                        if !known.contains(&d.as_str()) {
+                            let at = get("dimensions").map(|n| n.loc.clone()).unwrap_or_default();
+                            let sugg = did_you_mean(d, known.iter().copied())
+                                .or_else(|| Some(format!("one of: {}", known.join(", "))));
+                            self.diags.error_with(
+                                &at,
+                                format!("source `{id}`: Search Console has no dimension `{d}`"),
+                                sugg,
+                            );
+                        }
+                    }
+                    let Some(spec) = self.search_console(id, n, fields) else {
+                        continue;
+                    };
+                    SourceKind::SearchConsole(Box::new(spec))
                 }
                 "csv" => {
                     only(
@@ -449,6 +484,75 @@ impl Reader<'_> {
         out
     }
 
+    fn search_console(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<SearchConsoleSpec> {
+        let what = format!("source `{id}`");
+        let site = self.required_string(fields, n, "site", &what);
+        let key_file = self.required_string(fields, n, "credentials_file", &what);
+        if let (Some(s), Some(node)) = (&site, field(fields, "site")) {
+            if !(s.starts_with("sc-domain:") || s.starts_with("https://") || s.starts_with("http://")) {
+                self.diags.error(
+                    &node.loc,
+                    format!("`{s}` is not a Search Console property: write sc-domain:example.com or https://www.example.com/"),
+                );
+            }
+        }
+        let (base_url, token_url, api_version, page_size, http) =
+            self.api_common(fields, "https://searchconsole.googleapis.com", "v3", 25_000);
+        Some(SearchConsoleSpec {
+            site: site?,
+            credentials_file: self.dir.join(key_file?),
+            token_url,
+            base_url,
+            api_version,
+            page_size,
+            http,
+        })
+    }
+
+    /// The keys every API source has: base_url, token_url, api_version, page_size, max_per_second.
+    fn api_common(
+        &mut self,
+        fields: &Entries,
+        default_base: &str,
+        default_version: &str,
+        max_page: u32,
+    ) -> (String, Option<String>, String, u32, crate::source::api::HttpPolicy) {
+        let default_page = max_page.min(10_000);
+        let page_size = match field(fields, "page_size") {
+            Some(p) => match self.number(p, "page_size") {
+                Some(v) if (1.0..=max_page as f64).contains(&v) && v.fract() == 0.0 => v as u32,
+                Some(_) => {
+                    self.diags
+                        .error(&p.loc, format!("`page_size` is a whole number from 1 to {max_page}"));
+                    default_page
+                }
+                None => default_page,
+            },
+            None => default_page,
+        };
+        let mut http = crate::source::api::HttpPolicy::default();
+        if let Some(p) = field(fields, "max_per_second") {
+            match self.number(p, "max_per_second") {
+                Some(v) if v >= 1.0 => http.per_second = Some(v as u32),
+                Some(_) => self.diags.error(&p.loc, "`max_per_second` is at least 1"),
+                None => {}
+            }
+        }
+        let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
+        let base_url = text(self, "base_url").unwrap_or_else(|| default_base.into());
+        let token_url = text(self, "token_url");
+        for (key, url) in [("base_url", Some(base_url.clone())), ("token_url", token_url.clone())] {
+            if let (Some(u), Some(node)) = (url, field(fields, key)) {
+                if url::Url::parse(&u).map_or(true, |p| p.scheme() != "https" && p.scheme() != "http") {
+                    self.diags
+                        .error(&node.loc, format!("`{key}` must be an http(s) URL, not `{u}`"));
+                }
+            }
+        }
+        let api_version = text(self, "api_version").unwrap_or_else(|| default_version.into());
+        (base_url, token_url, api_version, page_size, http)
+    }
+
     fn ga4(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<Ga4Spec> {
         let what = format!("source `{id}`");
         let property = self.required_string(fields, n, "property", &what);
@@ -487,45 +591,14 @@ impl Reader<'_> {
                 Some("add `preset: ga4_channels`, or `api_metrics: { sessions: sessions, leads: keyEvents }`".into()),
             );
         }
-        let page_size = match field(fields, "page_size") {
-            Some(p) => match self.number(p, "page_size") {
-                Some(v) if (1.0..=250_000.0).contains(&v) && v.fract() == 0.0 => v as u32,
-                Some(_) => {
-                    self.diags
-                        .error(&p.loc, "`page_size` is a whole number from 1 to 250000");
-                    10_000
-                }
-                None => 10_000,
-            },
-            None => 10_000,
-        };
-        let mut http = crate::source::api::HttpPolicy::default();
-        if let Some(p) = field(fields, "max_per_second") {
-            match self.number(p, "max_per_second") {
-                Some(v) if v >= 1.0 => http.per_second = Some(v as u32),
-                Some(_) => self.diags.error(&p.loc, "`max_per_second` is at least 1"),
-                None => {}
-            }
-        }
-        let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
-        let base_url = text(self, "base_url").unwrap_or_else(|| "https://analyticsdata.googleapis.com".into());
-        for (key, url) in [
-            ("base_url", Some(base_url.clone())),
-            ("token_url", text(self, "token_url")),
-        ] {
-            if let (Some(u), Some(node)) = (url, field(fields, key)) {
-                if url::Url::parse(&u).map_or(true, |p| p.scheme() != "https" && p.scheme() != "http") {
-                    self.diags
-                        .error(&node.loc, format!("`{key}` must be an http(s) URL, not `{u}`"));
-                }
-            }
-        }
+        let (base_url, token_url, api_version, page_size, http) =
+            self.api_common(fields, "https://analyticsdata.googleapis.com", "v1beta", 250_000);
         Some(Ga4Spec {
             property: property?,
             credentials_file: self.dir.join(key_file?),
-            token_url: text(self, "token_url"),
+            token_url,
             base_url,
-            api_version: text(self, "api_version").unwrap_or_else(|| "v1beta".into()),
+            api_version,
             dimensions,
             metrics,
             page_size,

@@ -6,16 +6,16 @@
 //! total; `rows` is absent when there are none; errors are `{"error": {code, message,
 //! status}}`, quota exhaustion a 429 `RESOURCE_EXHAUSTED` with no Retry-After.
 
-use super::{google_auth, retry_after, snippet, Api, Attempt};
+use super::{google_auth, snippet, Api};
 use crate::config::plan::Ga4Spec;
 use crate::frame::{day_of, Day, Frame};
 use crate::source::{merge_ranges, FetchRequest, SourceError};
 use chrono::{Duration as Days, NaiveDate};
-use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::time::Duration;
 
 const SCOPE: &str = "https://www.googleapis.com/auth/analytics.readonly";
+const NO_ACCESS: &str = "Add the service account's e-mail as a Viewer of the property in GA4 \
+                         (Admin → Property access management).";
 
 /// (our name, GA4 name) pairs.
 pub type Names = &'static [(&'static str, &'static str)];
@@ -92,7 +92,11 @@ pub async fn fetch(id: &str, spec: &Ga4Spec, req: &FetchRequest) -> Result<Frame
                 "keepEmptyRows": false,
             });
             let page = api
-                .json(id, || api.client().post(&url).bearer_auth(&token).json(&body), classify)
+                .json(
+                    id,
+                    || api.client().post(&url).bearer_auth(&token).json(&body),
+                    |s, h, b| google_auth::classify("GA4", NO_ACCESS, s, h, b),
+                )
                 .await?;
             let got = read_page(id, &page, &dims, &metrics, (day_of(start), day_of(end)), &mut frame)?;
             let total = page.get("rowCount").and_then(as_u64).unwrap_or(0);
@@ -188,43 +192,4 @@ fn read_page(
         }
     }
     Ok(rows.len())
-}
-
-/// A GA4 error answer as an attempt outcome.
-fn classify(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> Attempt {
-    let err = serde_json::from_str::<Value>(body).ok();
-    let message = err
-        .as_ref()
-        .and_then(|e| e["error"]["message"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| snippet(body));
-    let state = err
-        .as_ref()
-        .and_then(|e| e["error"]["status"].as_str())
-        .unwrap_or("")
-        .to_string();
-    match status.as_u16() {
-        // Quota: GA4 sends no Retry-After; hourly and daily token quotas need a real pause.
-        429 => Attempt::transient(
-            format!("GA4 quota exhausted ({state}): {message}"),
-            retry_after(headers).or(Some(Duration::from_secs(2))),
-        ),
-        401 => Attempt {
-            auth: true,
-            ..Attempt::permanent(format!(
-                "GA4 did not accept the access token ({state}): {message}. Check that the service \
-                 account's key is still valid."
-            ))
-        },
-        403 => Attempt {
-            auth: true,
-            ..Attempt::permanent(format!(
-                "GA4 refused access to the property ({state}): {message}. Add the service account's \
-                 e-mail as a Viewer of the property in GA4 (Admin → Property access management)."
-            ))
-        },
-        400 | 404 => Attempt::permanent(format!("GA4 rejected the request ({state}): {message}")),
-        s if s >= 500 => Attempt::transient(format!("GA4 is failing ({s} {state}): {message}"), retry_after(headers)),
-        s => Attempt::permanent(format!("GA4 answered {s} {state}: {message}")),
-    }
 }

@@ -5,9 +5,13 @@
 //! source's `token_url` (tests and proxies).
 
 use super::super::SourceError;
+use super::{retry_after, snippet, Attempt};
+use reqwest::StatusCode;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 use yup_oauth2::authenticator::DefaultAuthenticator;
 
 static AUTHENTICATORS: OnceLock<Mutex<HashMap<String, Arc<DefaultAuthenticator>>>> = OnceLock::new();
@@ -79,5 +83,51 @@ fn words(source: &str, e: &yup_oauth2::Error) -> SourceError {
             _ => SourceError::config(source, format!("Google refused the token request: {a}")),
         },
         other => SourceError::unavailable(source, format!("could not get a Google access token: {other}")),
+    }
+}
+
+/// A Google API error answer (`{"error": {code, message, status}}`) as an attempt outcome.
+/// `no_access` says what to do when the account may not read the property.
+pub fn classify(
+    product: &str,
+    no_access: &str,
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> Attempt {
+    let err = serde_json::from_str::<Value>(body).ok();
+    let message = err
+        .as_ref()
+        .and_then(|e| e["error"]["message"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| snippet(body));
+    let state = err
+        .as_ref()
+        .and_then(|e| e["error"]["status"].as_str())
+        .unwrap_or("")
+        .to_string();
+    match status.as_u16() {
+        // Quota: Google often sends no Retry-After; its token buckets need a real pause.
+        429 => Attempt::transient(
+            format!("{product} quota exhausted ({state}): {message}"),
+            retry_after(headers).or(Some(Duration::from_secs(2))),
+        ),
+        401 => Attempt {
+            auth: true,
+            ..Attempt::permanent(format!(
+                "{product} did not accept the access token ({state}): {message}. Check that the \
+                 service account's key is still valid."
+            ))
+        },
+        403 => Attempt {
+            auth: true,
+            ..Attempt::permanent(format!("{product} refused access ({state}): {message}. {no_access}"))
+        },
+        400 | 404 => Attempt::permanent(format!("{product} rejected the request ({state}): {message}")),
+        s if s >= 500 => Attempt::transient(
+            format!("{product} is failing ({s} {state}): {message}"),
+            retry_after(headers),
+        ),
+        s => Attempt::permanent(format!("{product} answered {s} {state}: {message}")),
     }
 }
