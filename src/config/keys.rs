@@ -97,8 +97,8 @@ pub const TOP: &[Key] = &[
 pub const SOURCE: &[Key] = &[
     key(
         "type",
-        r#"{"enum":["csv","sql","ga4","search_console"]}"#,
-        "csv, sql, ga4 or search_console",
+        r#"{"enum":["csv","sql","ga4","search_console","meta_ads"]}"#,
+        "csv, sql, ga4, search_console or meta_ads",
     ),
     key("dimensions", STRS, "columns that describe a row (channel, campaign)"),
     key("path", STR, "csv: a file or a glob, relative to the config file"),
@@ -123,6 +123,27 @@ pub const SOURCE: &[Key] = &[
         "sql: a .sql file run first (builds the demo's SQLite table)",
     ),
     key("property", STR, "ga4: the numeric property id"),
+    key("account", STR, "meta_ads: the ad account id (act_123… or 123…)"),
+    key(
+        "token_env",
+        STR,
+        "meta_ads: the environment variable holding the access token",
+    ),
+    key(
+        "level",
+        r#"{"enum":["account","campaign","adset","ad"]}"#,
+        "meta_ads: rows per account, campaign (default), adset or ad",
+    ),
+    key(
+        "lead_action",
+        STR,
+        "meta_ads: the action type counted as leads (default lead)",
+    ),
+    key(
+        "purchase_action",
+        STR,
+        "meta_ads: the action type counted as purchases (default offsite_conversion.fb_pixel_purchase)",
+    ),
     key(
         "site",
         STR,

@@ -54,6 +54,7 @@ pub enum SourceKind {
     Sql(SqlSpec),
     Ga4(Box<Ga4Spec>),
     SearchConsole(Box<SearchConsoleSpec>),
+    MetaAds(Box<MetaAdsSpec>),
 }
 
 impl SourceKind {
@@ -63,6 +64,7 @@ impl SourceKind {
             SourceKind::Sql(_) => "sql",
             SourceKind::Ga4(_) => "ga4",
             SourceKind::SearchConsole(_) => "search_console",
+            SourceKind::MetaAds(_) => "meta_ads",
         }
     }
 }
@@ -104,6 +106,25 @@ pub struct SearchConsoleSpec {
     pub site: String,
     pub credentials_file: PathBuf,
     pub token_url: Option<String>,
+    pub base_url: String,
+    pub api_version: String,
+    pub page_size: u32,
+    pub http: crate::source::api::HttpPolicy,
+}
+
+/// A Meta ad account, read through the Insights edge.
+#[derive(Debug, Clone)]
+pub struct MetaAdsSpec {
+    /// The ad account id, digits only (`act_` is added).
+    pub account: String,
+    /// The environment variable holding the (system-user) access token.
+    pub token_env: String,
+    /// account, campaign, adset or ad.
+    pub level: String,
+    /// The action type counted as `leads` (types overlap: one is read, none are added).
+    pub lead_action: String,
+    /// The action type counted as `purchases` and `purchase_value`.
+    pub purchase_action: String,
     pub base_url: String,
     pub api_version: String,
     pub page_size: u32,

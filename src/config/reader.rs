@@ -296,14 +296,16 @@ impl Reader<'_> {
             };
             let get = |k: &str| field(fields, k);
             let Some(kind_node) = get("type") else {
-                self.diags
-                    .error(&n.loc, format!("source `{id}` has no `type` (csv or sql)"));
+                self.diags.error(
+                    &n.loc,
+                    format!("source `{id}` has no `type` (csv, sql, ga4, search_console or meta_ads)"),
+                );
                 continue;
             };
             let Some(kind) = self.one_of(
                 kind_node,
                 &format!("sources.{id}.type"),
-                &["csv", "sql", "ga4", "search_console"],
+                &["csv", "sql", "ga4", "search_console", "meta_ads"],
             ) else {
                 continue;
             };
@@ -351,6 +353,36 @@ impl Reader<'_> {
                     let Some(spec) = self.ga4(id, n, fields) else { continue };
                     dimensions = spec.dimensions.iter().map(|(n, _)| n.clone()).collect();
                     SourceKind::Ga4(Box::new(spec))
+                }
+                "meta_ads" => {
+                    only(
+                        self,
+                        &[
+                            "account",
+                            "token_env",
+                            "level",
+                            "lead_action",
+                            "purchase_action",
+                            "base_url",
+                            "api_version",
+                            "page_size",
+                            "max_per_second",
+                        ],
+                    );
+                    if let Some(d) = get("dimensions") {
+                        self.diags.error(
+                            &d.loc,
+                            format!("source `{id}`: a meta_ads source's dimensions come from its `level` (campaign, adset, ad)"),
+                        );
+                    }
+                    let Some(spec) = self.meta_ads(id, n, fields) else {
+                        continue;
+                    };
+                    dimensions = crate::source::api::meta_ads::dimensions(&spec.level)
+                        .iter()
+                        .map(|(d, _)| d.to_string())
+                        .collect();
+                    SourceKind::MetaAds(Box::new(spec))
                 }
                 "search_console" => {
                     only(
@@ -505,6 +537,53 @@ impl Reader<'_> {
             base_url,
             api_version,
             page_size,
+            http,
+        })
+    }
+
+    fn meta_ads(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<MetaAdsSpec> {
+        let what = format!("source `{id}`");
+        let account = self.required_string(fields, n, "account", &what);
+        let token_env = self.required_string(fields, n, "token_env", &what);
+        let account = account.map(|a| a.trim_start_matches("act_").to_string());
+        if let (Some(a), Some(node)) = (&account, field(fields, "account")) {
+            if a.is_empty() || !a.chars().all(|c| c.is_ascii_digit()) {
+                self.diags.error(
+                    &node.loc,
+                    format!("`{a}` is not an ad account id: it is a number, shown in Ads Manager as act_123…"),
+                );
+            }
+        }
+        if let (Some(t), Some(node)) = (&token_env, field(fields, "token_env")) {
+            if t.len() > 40 && !t.contains('_') {
+                self.diags.error(
+                    &node.loc,
+                    "`token_env` names an environment variable (e.g. META_ACCESS_TOKEN), not the token itself: keep the token out of this file",
+                );
+            }
+        }
+        let level = field(fields, "level")
+            .and_then(|l| self.one_of(l, "level", &["account", "campaign", "adset", "ad"]))
+            .unwrap_or_else(|| "campaign".into());
+        let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
+        let lead_action = text(self, "lead_action").unwrap_or_else(|| "lead".into());
+        let purchase_action =
+            text(self, "purchase_action").unwrap_or_else(|| "offsite_conversion.fb_pixel_purchase".into());
+        let (base_url, _, api_version, page_size, http) =
+            self.api_common(fields, "https://graph.facebook.com", "v23.0", 5_000);
+        Some(MetaAdsSpec {
+            account: account?,
+            token_env: token_env?,
+            level,
+            lead_action,
+            purchase_action,
+            base_url,
+            api_version,
+            page_size: if field(fields, "page_size").is_some() {
+                page_size
+            } else {
+                500
+            },
             http,
         })
     }
