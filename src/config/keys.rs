@@ -97,8 +97,8 @@ pub const TOP: &[Key] = &[
 pub const SOURCE: &[Key] = &[
     key(
         "type",
-        r#"{"enum":["csv","sql","ga4","search_console","meta_ads"]}"#,
-        "csv, sql, ga4, search_console or meta_ads",
+        r#"{"enum":["csv","sql","ga4","search_console","meta_ads","hubspot"]}"#,
+        "csv, sql, ga4, search_console, meta_ads or hubspot",
     ),
     key("dimensions", STRS, "columns that describe a row (channel, campaign)"),
     key("path", STR, "csv: a file or a glob, relative to the config file"),
@@ -127,7 +127,7 @@ pub const SOURCE: &[Key] = &[
     key(
         "token_env",
         STR,
-        "meta_ads: the environment variable holding the access token",
+        "meta_ads, hubspot: the environment variable holding the access token",
     ),
     key(
         "level",

@@ -68,6 +68,7 @@ pub fn load_str(
     let mut reader = reader::Reader {
         diags: diagnostics,
         dir,
+        timezone: chrono_tz::Tz::UTC,
     };
     let plan = reader.read(path, &root);
     diagnostics.sort();

@@ -55,6 +55,7 @@ pub enum SourceKind {
     Ga4(Box<Ga4Spec>),
     SearchConsole(Box<SearchConsoleSpec>),
     MetaAds(Box<MetaAdsSpec>),
+    HubSpot(Box<HubSpotSpec>),
 }
 
 impl SourceKind {
@@ -65,6 +66,7 @@ impl SourceKind {
             SourceKind::Ga4(_) => "ga4",
             SourceKind::SearchConsole(_) => "search_console",
             SourceKind::MetaAds(_) => "meta_ads",
+            SourceKind::HubSpot(_) => "hubspot",
         }
     }
 }
@@ -110,6 +112,18 @@ pub struct SearchConsoleSpec {
     pub api_version: String,
     pub page_size: u32,
     pub http: crate::source::api::HttpPolicy,
+}
+
+/// A HubSpot account's CRM, read through the search endpoints.
+#[derive(Debug, Clone)]
+pub struct HubSpotSpec {
+    /// The environment variable holding the private-app token.
+    pub token_env: String,
+    pub base_url: String,
+    pub page_size: u32,
+    pub http: crate::source::api::HttpPolicy,
+    /// Records fall on days in this zone (the config's).
+    pub timezone: chrono_tz::Tz,
 }
 
 /// A Meta ad account, read through the Insights edge.

@@ -22,6 +22,8 @@ pub struct Reader<'d> {
     pub diags: &'d mut Diagnostics,
     /// The config file's folder: relative paths in the file are relative to it.
     pub dir: PathBuf,
+    /// The config's zone, once read (sources that place records on days need it).
+    pub timezone: Tz,
 }
 
 /// Raw metric before source checks.
@@ -64,6 +66,7 @@ impl Reader<'_> {
             },
             None => Tz::UTC,
         };
+        self.timezone = timezone;
         let locale = get("locale")
             .and_then(|n| self.one_of(n, "locale", &["en", "ar"]))
             .unwrap_or_else(|| "en".into());
@@ -298,14 +301,14 @@ impl Reader<'_> {
             let Some(kind_node) = get("type") else {
                 self.diags.error(
                     &n.loc,
-                    format!("source `{id}` has no `type` (csv, sql, ga4, search_console or meta_ads)"),
+                    format!("source `{id}` has no `type` (csv, sql, ga4, search_console, meta_ads or hubspot)"),
                 );
                 continue;
             };
             let Some(kind) = self.one_of(
                 kind_node,
                 &format!("sources.{id}.type"),
-                &["csv", "sql", "ga4", "search_console", "meta_ads"],
+                &["csv", "sql", "ga4", "search_console", "meta_ads", "hubspot"],
             ) else {
                 continue;
             };
@@ -353,6 +356,28 @@ impl Reader<'_> {
                     let Some(spec) = self.ga4(id, n, fields) else { continue };
                     dimensions = spec.dimensions.iter().map(|(n, _)| n.clone()).collect();
                     SourceKind::Ga4(Box::new(spec))
+                }
+                "hubspot" => {
+                    only(self, &["token_env", "base_url", "page_size", "max_per_second"]);
+                    if let Some(d) = get("dimensions") {
+                        self.diags.error(
+                            &d.loc,
+                            format!("source `{id}`: a hubspot source counts records per day, without dimensions"),
+                        );
+                    }
+                    let Some(token_env) = self.required_string(fields, n, "token_env", &format!("source `{id}`"))
+                    else {
+                        continue;
+                    };
+                    let (base_url, _, _, page_size, http) =
+                        self.api_common(fields, "https://api.hubapi.com", "v3", 200);
+                    SourceKind::HubSpot(Box::new(HubSpotSpec {
+                        token_env,
+                        base_url,
+                        page_size: if get("page_size").is_some() { page_size } else { 200 },
+                        http,
+                        timezone: self.timezone,
+                    }))
                 }
                 "meta_ads" => {
                     only(

@@ -90,6 +90,7 @@ pub async fn fetch(id: &str, spec: &SourceSpec, req: &FetchRequest) -> Result<Fr
         SourceKind::Ga4(g) => api::ga4::fetch(id, g, req).await,
         SourceKind::SearchConsole(s) => api::search_console::fetch(id, s, req).await,
         SourceKind::MetaAds(m) => api::meta_ads::fetch(id, m, req).await,
+        SourceKind::HubSpot(h) => api::hubspot::fetch(id, h, req).await,
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod ga4;
 pub mod google_auth;
+pub mod hubspot;
 pub mod meta_ads;
 pub mod search_console;
 
