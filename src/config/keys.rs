@@ -97,8 +97,8 @@ pub const TOP: &[Key] = &[
 pub const SOURCE: &[Key] = &[
     key(
         "type",
-        r#"{"enum":["csv","sql","ga4","search_console","meta_ads","hubspot"]}"#,
-        "csv, sql, ga4, search_console, meta_ads or hubspot",
+        r#"{"enum":["csv","sql","ga4","search_console","meta_ads","hubspot","google_ads"]}"#,
+        "csv, sql, ga4, search_console, meta_ads, hubspot or google_ads",
     ),
     key("dimensions", STRS, "columns that describe a row (channel, campaign)"),
     key("path", STR, "csv: a file or a glob, relative to the config file"),
@@ -124,6 +124,24 @@ pub const SOURCE: &[Key] = &[
     ),
     key("property", STR, "ga4: the numeric property id"),
     key("account", STR, "meta_ads: the ad account id (act_123… or 123…)"),
+    key("customer_id", STR, "google_ads: the customer id (123-456-7890)"),
+    key(
+        "login_customer_id",
+        STR,
+        "google_ads: the manager account to read through",
+    ),
+    key(
+        "developer_token_env",
+        STR,
+        "google_ads: the environment variable holding the developer token",
+    ),
+    key(
+        "client_id_env",
+        STR,
+        "google_ads: OAuth instead of a service account: the variable holding the client id",
+    ),
+    key("client_secret_env", STR, "google_ads: the variable holding the OAuth client secret"),
+    key("refresh_token_env", STR, "google_ads: the variable holding the OAuth refresh token"),
     key(
         "token_env",
         STR,
@@ -152,7 +170,7 @@ pub const SOURCE: &[Key] = &[
     key(
         "credentials_file",
         STR,
-        "ga4, search_console: the service-account key file (JSON), e.g. ${GA_KEY_FILE}",
+        "ga4, search_console, google_ads: the service-account key file (JSON), e.g. ${GA_KEY_FILE}",
     ),
     key(
         "preset",

@@ -56,6 +56,7 @@ pub enum SourceKind {
     SearchConsole(Box<SearchConsoleSpec>),
     MetaAds(Box<MetaAdsSpec>),
     HubSpot(Box<HubSpotSpec>),
+    GoogleAds(Box<GoogleAdsSpec>),
 }
 
 impl SourceKind {
@@ -67,6 +68,7 @@ impl SourceKind {
             SourceKind::SearchConsole(_) => "search_console",
             SourceKind::MetaAds(_) => "meta_ads",
             SourceKind::HubSpot(_) => "hubspot",
+            SourceKind::GoogleAds(_) => "google_ads",
         }
     }
 }
@@ -111,6 +113,22 @@ pub struct SearchConsoleSpec {
     pub base_url: String,
     pub api_version: String,
     pub page_size: u32,
+    pub http: crate::source::api::HttpPolicy,
+}
+
+/// A Google Ads customer, read with GAQL through searchStream.
+#[derive(Debug, Clone)]
+pub struct GoogleAdsSpec {
+    /// Digits only (dashes removed).
+    pub customer_id: String,
+    /// The manager account to read through, digits only.
+    pub login_customer_id: Option<String>,
+    /// The environment variable holding the developer token (sent only when set here).
+    pub developer_token_env: Option<String>,
+    pub credentials: crate::source::api::google_auth::GoogleCredentials,
+    pub token_url: Option<String>,
+    pub base_url: String,
+    pub api_version: String,
     pub http: crate::source::api::HttpPolicy,
 }
 

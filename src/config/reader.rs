@@ -301,14 +301,24 @@ impl Reader<'_> {
             let Some(kind_node) = get("type") else {
                 self.diags.error(
                     &n.loc,
-                    format!("source `{id}` has no `type` (csv, sql, ga4, search_console, meta_ads or hubspot)"),
+                    format!(
+                        "source `{id}` has no `type` (csv, sql, ga4, search_console, meta_ads, hubspot or google_ads)"
+                    ),
                 );
                 continue;
             };
             let Some(kind) = self.one_of(
                 kind_node,
                 &format!("sources.{id}.type"),
-                &["csv", "sql", "ga4", "search_console", "meta_ads", "hubspot"],
+                &[
+                    "csv",
+                    "sql",
+                    "ga4",
+                    "search_console",
+                    "meta_ads",
+                    "hubspot",
+                    "google_ads",
+                ],
             ) else {
                 continue;
             };
@@ -356,6 +366,35 @@ impl Reader<'_> {
                     let Some(spec) = self.ga4(id, n, fields) else { continue };
                     dimensions = spec.dimensions.iter().map(|(n, _)| n.clone()).collect();
                     SourceKind::Ga4(Box::new(spec))
+                }
+                "google_ads" => {
+                    only(
+                        self,
+                        &[
+                            "customer_id",
+                            "login_customer_id",
+                            "developer_token_env",
+                            "credentials_file",
+                            "client_id_env",
+                            "client_secret_env",
+                            "refresh_token_env",
+                            "token_url",
+                            "base_url",
+                            "api_version",
+                            "max_per_second",
+                        ],
+                    );
+                    if let Some(d) = dimensions.iter().find(|d| *d != "campaign") {
+                        let at = get("dimensions").map(|n| n.loc.clone()).unwrap_or_default();
+                        self.diags.error(
+                            &at,
+                            format!("source `{id}`: Google Ads rows have the dimension campaign (or none), not `{d}`"),
+                        );
+                    }
+                    let Some(spec) = self.google_ads(id, n, fields) else {
+                        continue;
+                    };
+                    SourceKind::GoogleAds(Box::new(spec))
                 }
                 "hubspot" => {
                     only(self, &["token_env", "base_url", "page_size", "max_per_second"]);
@@ -562,6 +601,67 @@ impl Reader<'_> {
             base_url,
             api_version,
             page_size,
+            http,
+        })
+    }
+
+    fn google_ads(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<GoogleAdsSpec> {
+        use crate::source::api::google_auth::GoogleCredentials;
+        let what = format!("source `{id}`");
+        let digits = |this: &mut Self, key: &str| -> Option<String> {
+            let node = field(fields, key)?;
+            let s = this.string(node, key)?;
+            let d: String = s.chars().filter(|c| *c != '-').collect();
+            if d.is_empty() || !d.chars().all(|c| c.is_ascii_digit()) {
+                this.diags.error(
+                    &node.loc,
+                    format!("`{s}` is not a Google Ads customer id (ten digits, as 123-456-7890)"),
+                );
+                return None;
+            }
+            Some(d)
+        };
+        let customer_id = digits(self, "customer_id");
+        if field(fields, "customer_id").is_none() {
+            self.diags.error(&n.loc, format!("{what} has no `customer_id`"));
+        }
+        let login_customer_id = digits(self, "login_customer_id");
+        let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
+        let developer_token_env = text(self, "developer_token_env");
+        let oauth = [
+            text(self, "client_id_env"),
+            text(self, "client_secret_env"),
+            text(self, "refresh_token_env"),
+        ];
+        let credentials = match (text(self, "credentials_file"), oauth) {
+            (Some(f), [None, None, None]) => Some(GoogleCredentials::ServiceAccount(self.dir.join(f))),
+            (None, [Some(a), Some(b), Some(c)]) => Some(GoogleCredentials::RefreshToken {
+                client_id_env: a,
+                client_secret_env: b,
+                refresh_token_env: c,
+            }),
+            _ => {
+                self.diags.error_with(
+                    &n.loc,
+                    format!("{what} needs one way to sign in"),
+                    Some(
+                        "either `credentials_file` (a service account) or all of `client_id_env`,                          `client_secret_env` and `refresh_token_env` (OAuth)"
+                            .into(),
+                    ),
+                );
+                None
+            }
+        };
+        let (base_url, token_url, api_version, _, http) =
+            self.api_common(fields, "https://googleads.googleapis.com", "v21", 10_000);
+        Some(GoogleAdsSpec {
+            customer_id: customer_id?,
+            login_customer_id,
+            developer_token_env,
+            credentials: credentials?,
+            token_url,
+            base_url,
+            api_version,
             http,
         })
     }

@@ -1,8 +1,13 @@
-//! Google access tokens for a service account (GA4, Search Console, Google Ads), through
-//! `yup-oauth2`: the key file is read from the path the config names (a secret file, never
-//! the YAML), tokens are cached per (key file, token endpoint) for the life of the process
-//! and renewed before they expire. The token endpoint is the key file's `token_uri`, or the
-//! source's `token_url` (tests and proxies).
+//! Google access tokens (GA4, Search Console, Google Ads), two ways:
+//! - a service account, through `yup-oauth2`: the key file is read from the path the config
+//!   names (a secret file, never the YAML), tokens are cached per (key file, token endpoint)
+//!   for the life of the process and renewed before they expire;
+//! - an OAuth refresh token (what Google Ads accounts usually have), traded at the token
+//!   endpoint with the RFC 6749 §6 grant. `yup-oauth2`'s authorized-user flow cannot be
+//!   pointed at another endpoint, so this one small POST is ours.
+//!
+//! The token endpoint is the key file's `token_uri` (or Google's), or the source's
+//! `token_url` (tests and proxies).
 
 use super::super::SourceError;
 use super::{retry_after, snippet, Attempt};
@@ -65,6 +70,102 @@ pub async fn token(source: &str, key_file: &Path, token_url: Option<&str>, scope
         .token()
         .map(str::to_string)
         .ok_or_else(|| SourceError::unavailable(source, "Google's token endpoint answered without a token"))
+}
+
+/// Where a Google source's access comes from.
+#[derive(Debug, Clone)]
+pub enum GoogleCredentials {
+    ServiceAccount(std::path::PathBuf),
+    /// Names of the environment variables holding the OAuth client and refresh token.
+    RefreshToken {
+        client_id_env: String,
+        client_secret_env: String,
+        refresh_token_env: String,
+    },
+}
+
+static REFRESHED: OnceLock<Mutex<HashMap<String, (String, std::time::Instant)>>> = OnceLock::new();
+
+/// A bearer token from either kind of credentials.
+pub async fn access_token(
+    source: &str,
+    creds: &GoogleCredentials,
+    token_url: Option<&str>,
+    scope: &str,
+    client: &reqwest::Client,
+) -> Result<String, SourceError> {
+    let (client_id_env, client_secret_env, refresh_token_env) = match creds {
+        GoogleCredentials::ServiceAccount(path) => return token(source, path, token_url, scope).await,
+        GoogleCredentials::RefreshToken {
+            client_id_env,
+            client_secret_env,
+            refresh_token_env,
+        } => (client_id_env, client_secret_env, refresh_token_env),
+    };
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| {
+            SourceError::config(
+                source,
+                format!("the environment variable {name} (Google OAuth) is not set"),
+            )
+        })
+    };
+    let (id, secret, refresh) = (var(client_id_env)?, var(client_secret_env)?, var(refresh_token_env)?);
+    let url = token_url.unwrap_or("https://oauth2.googleapis.com/token").to_string();
+    let key = format!("{url}\u{1f}{id}\u{1f}{refresh}");
+    let cache = REFRESHED.get_or_init(Default::default);
+    if let Some((t, until)) = cache.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if *until > std::time::Instant::now() {
+            return Ok(t.clone());
+        }
+    }
+    let resp = client
+        .post(&url)
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", id.as_str()),
+            ("client_secret", secret.as_str()),
+            ("refresh_token", refresh.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| {
+            SourceError::unavailable(
+                source,
+                format!("could not reach Google's token endpoint: {}", e.without_url()),
+            )
+        })?;
+    let status = resp.status();
+    let body: Value = resp.json().await.unwrap_or(Value::Null);
+    if !status.is_success() {
+        let code = body["error"].as_str().unwrap_or("error");
+        return Err(
+            if code == "invalid_grant" || code == "invalid_client" || code == "unauthorized_client" {
+                SourceError::config(
+                    source,
+                    format!(
+                        "Google refused the OAuth refresh token ({code}): it was revoked, expired after six months \
+                     unused, or belongs to another OAuth client. Sign in again to get a new refresh token and \
+                     set it in {refresh_token_env}."
+                    ),
+                )
+            } else {
+                SourceError::unavailable(source, format!("Google's token endpoint answered {status} ({code})"))
+            },
+        );
+    }
+    let Some(t) = body["access_token"].as_str() else {
+        return Err(SourceError::unavailable(
+            source,
+            "Google's token endpoint answered without a token",
+        ));
+    };
+    let lifetime = body["expires_in"].as_u64().unwrap_or(3600).saturating_sub(60);
+    cache.lock().unwrap_or_else(|p| p.into_inner()).insert(
+        key,
+        (t.to_string(), std::time::Instant::now() + Duration::from_secs(lifetime)),
+    );
+    Ok(t.to_string())
 }
 
 /// A token failure in words a marketer can act on.

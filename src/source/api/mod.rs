@@ -4,6 +4,7 @@
 //! marketer can act on. Each connector only builds its requests and reads its answers.
 
 pub mod ga4;
+pub mod google_ads;
 pub mod google_auth;
 pub mod hubspot;
 pub mod meta_ads;
