@@ -97,8 +97,8 @@ pub const TOP: &[Key] = &[
 pub const SOURCE: &[Key] = &[
     key(
         "type",
-        r#"{"enum":["csv","sql","ga4","search_console","meta_ads","hubspot","google_ads"]}"#,
-        "csv, sql, ga4, search_console, meta_ads, hubspot or google_ads",
+        r#"{"enum":["csv","sql","ga4","search_console","meta_ads","hubspot","google_ads","mailchimp"]}"#,
+        "csv, sql, ga4, search_console, meta_ads, hubspot, google_ads or mailchimp",
     ),
     key("dimensions", STRS, "columns that describe a row (channel, campaign)"),
     key("path", STR, "csv: a file or a glob, relative to the config file"),
@@ -124,6 +124,11 @@ pub const SOURCE: &[Key] = &[
     ),
     key("property", STR, "ga4: the numeric property id"),
     key("account", STR, "meta_ads: the ad account id (act_123… or 123…)"),
+    key(
+        "api_key_env",
+        STR,
+        "mailchimp: the environment variable holding the API key (…-us21)",
+    ),
     key("customer_id", STR, "google_ads: the customer id (123-456-7890)"),
     key(
         "login_customer_id",

@@ -57,6 +57,7 @@ pub enum SourceKind {
     MetaAds(Box<MetaAdsSpec>),
     HubSpot(Box<HubSpotSpec>),
     GoogleAds(Box<GoogleAdsSpec>),
+    Mailchimp(Box<MailchimpSpec>),
 }
 
 impl SourceKind {
@@ -69,6 +70,7 @@ impl SourceKind {
             SourceKind::MetaAds(_) => "meta_ads",
             SourceKind::HubSpot(_) => "hubspot",
             SourceKind::GoogleAds(_) => "google_ads",
+            SourceKind::Mailchimp(_) => "mailchimp",
         }
     }
 }
@@ -130,6 +132,19 @@ pub struct GoogleAdsSpec {
     pub base_url: String,
     pub api_version: String,
     pub http: crate::source::api::HttpPolicy,
+}
+
+/// A Mailchimp account's campaign reports.
+#[derive(Debug, Clone)]
+pub struct MailchimpSpec {
+    /// The environment variable holding the API key (`…-us21`).
+    pub api_key_env: String,
+    /// Default: the key's data centre.
+    pub base_url: Option<String>,
+    pub api_version: String,
+    pub page_size: u32,
+    pub http: crate::source::api::HttpPolicy,
+    pub timezone: chrono_tz::Tz,
 }
 
 /// A HubSpot account's CRM, read through the search endpoints.

@@ -18,6 +18,18 @@ use std::path::{Path, PathBuf};
 
 type Entries = [(String, Location, Node)];
 
+/// The kinds of source, as `type:` names them.
+const SOURCE_TYPES: [&str; 8] = [
+    "csv",
+    "sql",
+    "ga4",
+    "search_console",
+    "meta_ads",
+    "hubspot",
+    "google_ads",
+    "mailchimp",
+];
+
 pub struct Reader<'d> {
     pub diags: &'d mut Diagnostics,
     /// The config file's folder: relative paths in the file are relative to it.
@@ -301,25 +313,11 @@ impl Reader<'_> {
             let Some(kind_node) = get("type") else {
                 self.diags.error(
                     &n.loc,
-                    format!(
-                        "source `{id}` has no `type` (csv, sql, ga4, search_console, meta_ads, hubspot or google_ads)"
-                    ),
+                    format!("source `{id}` has no `type` ({})", SOURCE_TYPES.join(", ")),
                 );
                 continue;
             };
-            let Some(kind) = self.one_of(
-                kind_node,
-                &format!("sources.{id}.type"),
-                &[
-                    "csv",
-                    "sql",
-                    "ga4",
-                    "search_console",
-                    "meta_ads",
-                    "hubspot",
-                    "google_ads",
-                ],
-            ) else {
+            let Some(kind) = self.one_of(kind_node, &format!("sources.{id}.type"), &SOURCE_TYPES) else {
                 continue;
             };
             let dimensions = get("dimensions")
@@ -395,6 +393,36 @@ impl Reader<'_> {
                         continue;
                     };
                     SourceKind::GoogleAds(Box::new(spec))
+                }
+                "mailchimp" => {
+                    only(
+                        self,
+                        &["api_key_env", "base_url", "api_version", "page_size", "max_per_second"],
+                    );
+                    if let Some(d) = dimensions.iter().find(|d| *d != "campaign") {
+                        let at = get("dimensions").map(|n| n.loc.clone()).unwrap_or_default();
+                        self.diags.error(
+                            &at,
+                            format!(
+                                "source `{id}`: Mailchimp reports have the dimension campaign (or none), not `{d}`"
+                            ),
+                        );
+                    }
+                    let Some(api_key_env) = self.required_string(fields, n, "api_key_env", &format!("source `{id}`"))
+                    else {
+                        continue;
+                    };
+                    let (base_url, _, api_version, page_size, mut http) = self.api_common(fields, "", "3.0", 1_000);
+                    // Mailchimp allows 10 connections at once per user.
+                    http.per_second = http.per_second.or(Some(10));
+                    SourceKind::Mailchimp(Box::new(MailchimpSpec {
+                        api_key_env,
+                        base_url: (!base_url.is_empty()).then_some(base_url),
+                        api_version,
+                        page_size: if get("page_size").is_some() { page_size } else { 1_000 },
+                        http,
+                        timezone: self.timezone,
+                    }))
                 }
                 "hubspot" => {
                     only(self, &["token_env", "base_url", "page_size", "max_per_second"]);

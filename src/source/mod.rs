@@ -92,6 +92,7 @@ pub async fn fetch(id: &str, spec: &SourceSpec, req: &FetchRequest) -> Result<Fr
         SourceKind::MetaAds(m) => api::meta_ads::fetch(id, m, req).await,
         SourceKind::HubSpot(h) => api::hubspot::fetch(id, h, req).await,
         SourceKind::GoogleAds(g) => api::google_ads::fetch(id, g, req).await,
+        SourceKind::Mailchimp(m) => api::mailchimp::fetch(id, m, req).await,
     }
 }
 

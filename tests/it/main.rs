@@ -3,6 +3,7 @@
 mod api_ga4;
 mod api_google_ads;
 mod api_hubspot;
+mod api_mailchimp;
 mod api_meta_ads;
 mod api_search_console;
 mod browser;

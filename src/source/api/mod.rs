@@ -7,6 +7,7 @@ pub mod ga4;
 pub mod google_ads;
 pub mod google_auth;
 pub mod hubspot;
+pub mod mailchimp;
 pub mod meta_ads;
 pub mod search_console;
 
