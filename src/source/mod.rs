@@ -144,11 +144,50 @@ pub fn merge_ranges(ranges: &[(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, NaiveD
     out
 }
 
+/// How long an API source's answer is reused by other reports asking the same query.
+const SHARED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
+
+type SharedFetch = std::sync::Arc<tokio::sync::OnceCell<Result<Frame, SourceError>>>;
+type SharedFetches = std::collections::HashMap<String, (std::time::Instant, SharedFetch)>;
+
+static SHARED: std::sync::OnceLock<std::sync::Mutex<SharedFetches>> = std::sync::OnceLock::new();
+
+/// Fetches a source; for an API source, the same query (same source settings, fields,
+/// dimensions and dates) asked by several reports at about the same time is sent once and
+/// its answer shared: the daemon fires many reports together, and APIs have quotas.
+async fn fetch_once(id: &str, spec: &SourceSpec, req: &FetchRequest) -> Result<Frame, SourceError> {
+    if matches!(spec.kind, SourceKind::Csv(_) | SourceKind::Sql(_)) {
+        return fetch(id, spec, req).await;
+    }
+    let key = format!("{id}\u{1f}{:?}\u{1f}{:?}", spec.kind, req);
+    let cell = {
+        let mut map = SHARED
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, (at, _)| at.elapsed() < SHARED_FOR);
+        map.entry(key)
+            .or_insert_with(|| (std::time::Instant::now(), Default::default()))
+            .1
+            .clone()
+    };
+    let result = cell.get_or_init(|| fetch(id, spec, req)).await.clone();
+    if result.is_err() {
+        // A failure is shared with those who waited for it, not kept for later reports.
+        if let Some(map) = SHARED.get() {
+            map.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .retain(|_, (_, c)| !std::sync::Arc::ptr_eq(c, &cell));
+        }
+    }
+    result
+}
+
 /// Fetches every source in `requests` concurrently; returns the frames and the failures.
 pub async fn fetch_all(plan: &Plan, requests: &IndexMap<String, FetchRequest>) -> (Dataset, Vec<SourceError>) {
     let futures = requests.iter().map(|(id, req)| async move {
         let started = std::time::Instant::now();
-        let r = fetch(id, &plan.sources[id], req).await;
+        let r = fetch_once(id, &plan.sources[id], req).await;
         let secs = started.elapsed().as_secs_f64();
         crate::metrics::observe("goalpost_source_fetch_seconds", &[("source", id)], secs);
         match &r {

@@ -353,3 +353,36 @@ fn a_ga4_source_is_checked_for_its_property_key_file_and_metrics() {
     );
     assert!(err.contains("dimensions come from `api_dimensions`"), "{err}");
 }
+
+#[tokio::test]
+async fn two_reports_asking_the_same_query_at_once_fetch_it_once() {
+    let server = google().await;
+    Mock::given(method("POST"))
+        .and(path(REPORT))
+        .and(body_partial_json(serde_json::json!({"offset": "0"})))
+        .respond_with(json("run-report-page1.json").set_delay(Duration::from_millis(200)))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(REPORT))
+        .and(body_partial_json(serde_json::json!({"offset": "3"})))
+        .respond_with(json("run-report-page2.json"))
+        .mount(&server)
+        .await;
+    let ws = workspace_for(&server);
+    let plan = goalpost::config::load(&ws.path().join("goalpost.yaml")).plan.unwrap();
+    let mut other = plan.reports["r"].clone();
+    other.id = "r2".into();
+    let as_of = goalpost::period::AsOf::parse("2026-11-02", plan.timezone).unwrap();
+    let (a, b) = futures::join!(
+        goalpost::run::compute(&plan, &plan.reports["r"], None, as_of),
+        goalpost::run::compute(&plan, &other, None, as_of)
+    );
+    assert_eq!(a.0.goals[0].actual, Some(425.0));
+    assert_eq!(b.0.goals[0].actual, Some(425.0));
+    let asked = pages_asked(&server).await;
+    let mut unique = asked.clone();
+    unique.sort_by_key(|x| format!("{x:?}"));
+    unique.dedup();
+    assert_eq!(asked.len(), unique.len(), "a page was asked twice: {asked:?}");
+}
