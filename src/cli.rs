@@ -29,6 +29,9 @@ pub enum Command {
         /// Count the fire times from this moment (RFC 3339 time or a date) instead of now.
         #[arg(long, requires = "next")]
         as_of: Option<String>,
+        /// Also ask each source for yesterday's data (a tiny query): ok, or the exact problem.
+        #[arg(long)]
+        sources: bool,
     },
     /// Compute a report from its sources and print it (nothing is sent).
     Preview {

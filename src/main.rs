@@ -90,7 +90,12 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Init { path, force } => init(&path, force),
-        Command::Check { format, next, as_of } => check(&path, format, next, as_of.as_deref()),
+        Command::Check {
+            format,
+            next,
+            as_of,
+            sources,
+        } => check(&path, format, next, as_of.as_deref(), sources),
         Command::Preview {
             report,
             as_of,
@@ -166,7 +171,13 @@ fn print_diagnostics(d: &Diagnostics) {
     }
 }
 
-fn check(path: &std::path::Path, format: CheckFormat, next: Option<usize>, as_of: Option<&str>) -> ExitCode {
+fn check(
+    path: &std::path::Path,
+    format: CheckFormat,
+    next: Option<usize>,
+    as_of: Option<&str>,
+    probe_sources: bool,
+) -> ExitCode {
     let mut loaded = config::load(path);
     let from = match (&loaded.plan, as_of) {
         (Some(plan), Some(s)) => match AsOf::parse(s, plan.timezone) {
@@ -196,9 +207,17 @@ fn check(path: &std::path::Path, format: CheckFormat, next: Option<usize>, as_of
         }
     }
     let d = &loaded.diagnostics;
+    let probes = match (&loaded.plan, probe_sources) {
+        (Some(plan), true) => runtime().block_on(goalpost::source::probe_all(plan)),
+        _ => Vec::new(),
+    };
     match format {
         CheckFormat::Json => {
             let out = json!({
+                "sources": probe_sources.then(|| probes.iter().map(|p| json!({
+                    "id": p.id, "type": p.kind, "ok": p.result.is_ok(),
+                    "rows": p.result.as_ref().ok(), "error": p.result.as_ref().err().map(|e| e.to_string()),
+                })).collect::<Vec<_>>()),
                 "ok": !d.has_errors(),
                 "file": path.display().to_string(),
                 "errors": d.errors().collect::<Vec<_>>(),
@@ -242,10 +261,18 @@ fn check(path: &std::path::Path, format: CheckFormat, next: Option<usize>, as_of
             } else {
                 eprintln!("{} error(s) in {}", d.errors().count(), path.display());
             }
+            for p in &probes {
+                match &p.result {
+                    Ok(rows) => println!("  source {} ({}): ok, {rows} row(s) for {}", p.id, p.kind, p.day),
+                    Err(e) => println!("  source {} ({}): FAILED: {}", p.id, p.kind, e.message),
+                }
+            }
         }
     }
     if d.has_errors() {
         ExitCode::from(1)
+    } else if probes.iter().any(|p| p.result.is_err()) {
+        ExitCode::from(2)
     } else {
         ExitCode::SUCCESS
     }

@@ -144,6 +144,46 @@ pub fn merge_ranges(ranges: &[(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, NaiveD
     out
 }
 
+/// What `check --sources` found for one source.
+pub struct Probe {
+    pub id: String,
+    pub kind: &'static str,
+    pub day: NaiveDate,
+    /// Rows for `day`, or the problem.
+    pub result: Result<usize, SourceError>,
+}
+
+/// Asks every source for yesterday (in the config's zone), with every field the metrics read
+/// from it: a tiny query that proves the credentials, the address and the field names.
+pub async fn probe_all(plan: &Plan) -> Vec<Probe> {
+    let today = chrono::Utc::now().with_timezone(&plan.timezone).date_naive();
+    let day = today.pred_opt().unwrap_or(today);
+    let probes = plan.sources.iter().map(|(id, spec)| {
+        let mut fields: Vec<String> = Vec::new();
+        for m in &plan.metrics {
+            for f in m.feeds.iter().filter(|f| &f.source == id) {
+                if !fields.contains(&f.field) {
+                    fields.push(f.field.clone());
+                }
+            }
+        }
+        let req = FetchRequest {
+            fields,
+            dimensions: spec.dimensions.clone(),
+            ranges: vec![(day, today)],
+        };
+        async move {
+            Probe {
+                id: id.clone(),
+                kind: spec.kind.name(),
+                day,
+                result: fetch(id, spec, &req).await.map(|f| f.len()),
+            }
+        }
+    });
+    futures::future::join_all(probes).await
+}
+
 /// How long an API source's answer is reused by other reports asking the same query.
 const SHARED_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 

@@ -386,3 +386,36 @@ async fn two_reports_asking_the_same_query_at_once_fetch_it_once() {
     unique.dedup();
     assert_eq!(asked.len(), unique.len(), "a page was asked twice: {asked:?}");
 }
+
+#[tokio::test]
+async fn check_sources_asks_each_source_a_tiny_query_and_names_the_problem() {
+    let server = google().await;
+    Mock::given(method("POST"))
+        .and(path(REPORT))
+        .respond_with(error(403, "error-403.json"))
+        .mount(&server)
+        .await;
+    let ws = workspace_for(&server);
+    let out = goalpost(ws.path())
+        .args(["check", "--sources", "--config", "goalpost.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+    let text = stdout_of(&out);
+    assert!(text.contains("  source ga (ga4): FAILED: GA4 refused access"), "{text}");
+    // One day asked, every field the metrics read.
+    let body: Value = serde_json::from_slice(&report_requests(&server).await[0].body).unwrap();
+    assert_eq!(body["dateRanges"][0]["startDate"], body["dateRanges"][0]["endDate"]);
+    assert_eq!(
+        body["metrics"],
+        serde_json::json!([{"name": "sessions"}, {"name": "totalUsers"}])
+    );
+
+    // The demo's CSV and SQL sources answer.
+    let demo = goalpost(&repo()).args(["check", "--sources"]).output().unwrap();
+    assert_eq!(demo.status.code(), Some(0), "{}", stdout_of(&demo));
+    let text = stdout_of(&demo);
+    for s in ["web (csv): ok", "crm (sql): ok"] {
+        assert!(text.contains(s), "{text}");
+    }
+}
