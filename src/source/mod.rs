@@ -225,9 +225,27 @@ async fn fetch_once(id: &str, spec: &SourceSpec, req: &FetchRequest) -> Result<F
 
 /// Fetches every source in `requests` concurrently; returns the frames and the failures.
 pub async fn fetch_all(plan: &Plan, requests: &IndexMap<String, FetchRequest>) -> (Dataset, Vec<SourceError>) {
+    fetch_all_with(plan, requests, true).await
+}
+
+/// The same, never sharing an answer with another run (benchmarks, `check --sources`).
+pub async fn fetch_all_uncached(plan: &Plan, requests: &IndexMap<String, FetchRequest>) -> (Dataset, Vec<SourceError>) {
+    fetch_all_with(plan, requests, false).await
+}
+
+async fn fetch_all_with(
+    plan: &Plan,
+    requests: &IndexMap<String, FetchRequest>,
+    shared: bool,
+) -> (Dataset, Vec<SourceError>) {
     let futures = requests.iter().map(|(id, req)| async move {
         let started = std::time::Instant::now();
-        let r = fetch_once(id, &plan.sources[id], req).await;
+        let spec = &plan.sources[id];
+        let r = if shared {
+            fetch_once(id, spec, req).await
+        } else {
+            fetch(id, spec, req).await
+        };
         let secs = started.elapsed().as_secs_f64();
         crate::metrics::observe("goalpost_source_fetch_seconds", &[("source", id)], secs);
         match &r {
