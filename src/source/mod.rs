@@ -12,6 +12,7 @@ use crate::config::plan::{Plan, SourceKind, SourceSpec};
 use crate::frame::Frame;
 use crate::kpi::aggregate::Dataset;
 use chrono::NaiveDate;
+use futures::StreamExt;
 use indexmap::IndexMap;
 use std::fmt;
 
@@ -144,6 +145,9 @@ pub fn merge_ranges(ranges: &[(NaiveDate, NaiveDate)]) -> Vec<(NaiveDate, NaiveD
     out
 }
 
+/// Sources fetched at once in one run.
+const FETCH_CONCURRENCY: usize = 16;
+
 /// What `check --sources` found for one source.
 pub struct Probe {
     pub id: String,
@@ -254,7 +258,12 @@ async fn fetch_all_with(
         }
         (id.clone(), r)
     });
-    let results = futures::future::join_all(futures).await;
+    // At most this many sources at once: 50 API sources must not open 50 connections to one
+    // provider (and CSV parsing has as many threads as cores anyway).
+    let results: Vec<(String, Result<Frame, SourceError>)> = futures::stream::iter(futures)
+        .buffer_unordered(FETCH_CONCURRENCY)
+        .collect()
+        .await;
     let mut data = Dataset::default();
     let mut failures = Vec::new();
     for (id, r) in results {
