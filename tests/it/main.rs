@@ -1,6 +1,7 @@
 //! Integration tests, one binary: the CLI as a user runs it, on the demo and on bad input.
 
 mod api_all;
+mod api_faults;
 mod api_ga4;
 mod api_google_ads;
 mod api_hubspot;
