@@ -143,10 +143,10 @@ pub const SOURCE: &[Key] = &[
     key(
         "client_id_env",
         STR,
-        "google_ads: OAuth instead of a service account: the variable holding the client id",
+        "Google sources: OAuth instead of a service account: the variable holding the client id",
     ),
-    key("client_secret_env", STR, "google_ads: the variable holding the OAuth client secret"),
-    key("refresh_token_env", STR, "google_ads: the variable holding the OAuth refresh token"),
+    key("client_secret_env", STR, "Google sources: the variable holding the OAuth client secret"),
+    key("refresh_token_env", STR, "Google sources: the variable holding the OAuth refresh token"),
     key(
         "token_env",
         STR,

@@ -92,8 +92,8 @@ pub struct CsvSpec {
 pub struct Ga4Spec {
     /// The numeric property id.
     pub property: String,
-    /// The service-account key file (a secret file; resolved against the config's folder).
-    pub credentials_file: PathBuf,
+    /// A service-account key file, or OAuth refresh-token variables.
+    pub credentials: crate::source::api::google_auth::GoogleCredentials,
     /// Overrides the key file's token endpoint.
     pub token_url: Option<String>,
     pub base_url: String,
@@ -110,7 +110,7 @@ pub struct Ga4Spec {
 #[derive(Debug, Clone)]
 pub struct SearchConsoleSpec {
     pub site: String,
-    pub credentials_file: PathBuf,
+    pub credentials: crate::source::api::google_auth::GoogleCredentials,
     pub token_url: Option<String>,
     pub base_url: String,
     pub api_version: String,

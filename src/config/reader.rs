@@ -343,6 +343,9 @@ impl Reader<'_> {
                         &[
                             "property",
                             "credentials_file",
+                            "client_id_env",
+                            "client_secret_env",
+                            "refresh_token_env",
                             "preset",
                             "api_metrics",
                             "api_dimensions",
@@ -482,6 +485,9 @@ impl Reader<'_> {
                         &[
                             "site",
                             "credentials_file",
+                            "client_id_env",
+                            "client_secret_env",
+                            "refresh_token_env",
                             "base_url",
                             "api_version",
                             "token_url",
@@ -611,7 +617,7 @@ impl Reader<'_> {
     fn search_console(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<SearchConsoleSpec> {
         let what = format!("source `{id}`");
         let site = self.required_string(fields, n, "site", &what);
-        let key_file = self.required_string(fields, n, "credentials_file", &what);
+        let credentials = self.google_credentials(fields, n, &what);
         if let (Some(s), Some(node)) = (&site, field(fields, "site")) {
             if !(s.starts_with("sc-domain:") || s.starts_with("https://") || s.starts_with("http://")) {
                 self.diags.error(
@@ -624,7 +630,7 @@ impl Reader<'_> {
             self.api_common(fields, "https://searchconsole.googleapis.com", "v3", 25_000);
         Some(SearchConsoleSpec {
             site: site?,
-            credentials_file: self.dir.join(key_file?),
+            credentials: credentials?,
             token_url,
             base_url,
             api_version,
@@ -633,8 +639,44 @@ impl Reader<'_> {
         })
     }
 
-    fn google_ads(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<GoogleAdsSpec> {
+    /// A Google source's sign-in: `credentials_file` (a service account) or the three OAuth
+    /// variables (a refresh token); one of the two, whole.
+    fn google_credentials(
+        &mut self,
+        fields: &Entries,
+        n: &Node,
+        what: &str,
+    ) -> Option<crate::source::api::google_auth::GoogleCredentials> {
         use crate::source::api::google_auth::GoogleCredentials;
+        let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
+        let oauth = [
+            text(self, "client_id_env"),
+            text(self, "client_secret_env"),
+            text(self, "refresh_token_env"),
+        ];
+        match (text(self, "credentials_file"), oauth) {
+            (Some(f), [None, None, None]) => Some(GoogleCredentials::ServiceAccount(self.dir.join(f))),
+            (None, [Some(a), Some(b), Some(c)]) => Some(GoogleCredentials::RefreshToken {
+                client_id_env: a,
+                client_secret_env: b,
+                refresh_token_env: c,
+            }),
+            _ => {
+                self.diags.error_with(
+                    &n.loc,
+                    format!("{what} needs one way to sign in"),
+                    Some(
+                        "either `credentials_file` (a service account) or all of `client_id_env`, \
+                         `client_secret_env` and `refresh_token_env` (OAuth)"
+                            .into(),
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn google_ads(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<GoogleAdsSpec> {
         let what = format!("source `{id}`");
         let digits = |this: &mut Self, key: &str| -> Option<String> {
             let node = field(fields, key)?;
@@ -656,30 +698,7 @@ impl Reader<'_> {
         let login_customer_id = digits(self, "login_customer_id");
         let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
         let developer_token_env = text(self, "developer_token_env");
-        let oauth = [
-            text(self, "client_id_env"),
-            text(self, "client_secret_env"),
-            text(self, "refresh_token_env"),
-        ];
-        let credentials = match (text(self, "credentials_file"), oauth) {
-            (Some(f), [None, None, None]) => Some(GoogleCredentials::ServiceAccount(self.dir.join(f))),
-            (None, [Some(a), Some(b), Some(c)]) => Some(GoogleCredentials::RefreshToken {
-                client_id_env: a,
-                client_secret_env: b,
-                refresh_token_env: c,
-            }),
-            _ => {
-                self.diags.error_with(
-                    &n.loc,
-                    format!("{what} needs one way to sign in"),
-                    Some(
-                        "either `credentials_file` (a service account) or all of `client_id_env`,                          `client_secret_env` and `refresh_token_env` (OAuth)"
-                            .into(),
-                    ),
-                );
-                None
-            }
-        };
+        let credentials = self.google_credentials(fields, n, &what);
         let (base_url, token_url, api_version, _, http) =
             self.api_common(fields, "https://googleads.googleapis.com", "v21", 10_000);
         Some(GoogleAdsSpec {
@@ -788,7 +807,7 @@ impl Reader<'_> {
     fn ga4(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<Ga4Spec> {
         let what = format!("source `{id}`");
         let property = self.required_string(fields, n, "property", &what);
-        let key_file = self.required_string(fields, n, "credentials_file", &what);
+        let credentials = self.google_credentials(fields, n, &what);
         if let (Some(p), Some(node)) = (&property, field(fields, "property")) {
             if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) {
                 self.diags.error(
@@ -827,7 +846,7 @@ impl Reader<'_> {
             self.api_common(fields, "https://analyticsdata.googleapis.com", "v1beta", 250_000);
         Some(Ga4Spec {
             property: property?,
-            credentials_file: self.dir.join(key_file?),
+            credentials: credentials?,
             token_url,
             base_url,
             api_version,

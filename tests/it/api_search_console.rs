@@ -178,3 +178,40 @@ fn an_unknown_search_console_dimension_is_a_config_error_with_a_suggestion() {
     );
     assert!(err.contains("`example.com` is not a Search Console property"), "{err}");
 }
+
+#[tokio::test]
+async fn an_oauth_refresh_token_works_instead_of_a_service_account() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/token"))
+        .and(wiremock::matchers::body_string_contains("grant_type=refresh_token"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(
+            r#"{"access_token":"ya29.from-refresh","expires_in":3599,"token_type":"Bearer"}"#,
+            "application/json",
+        ))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(QUERY))
+        .and(header("authorization", "Bearer ya29.from-refresh"))
+        .respond_with(answer(200, "query-page2.json"))
+        .mount(&server)
+        .await;
+    let yaml = format!(
+        "timezone: UTC\nsources:\n  gsc: {{ type: search_console, site: \"sc-domain:example.com\", client_id_env: GSC_ID, \
+         client_secret_env: GSC_SECRET, refresh_token_env: GSC_REFRESH, base_url: {u}, token_url: {u}/token }}\n\
+         metrics:\n  clicks: gsc.clicks\ngoals:\n  clicks: {{ kpi: clicks, target: {{ at_least: 10 }} }}\n\
+         reports:\n  r: {{ period: previous_month, goals: [clicks] }}\n",
+        u = server.uri()
+    );
+    let ws = workspace(&yaml, &[]);
+    let out = preview_cmd(ws.path(), "r", "2026-11-02", "json")
+        .env("GSC_ID", "id")
+        .env("GSC_SECRET", "secret")
+        .env("GSC_REFRESH", "1//refresh")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let model: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(goal(&model, "clicks")["actual"], 50.0);
+}

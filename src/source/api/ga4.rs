@@ -72,8 +72,9 @@ pub async fn fetch(id: &str, spec: &Ga4Spec, req: &FetchRequest) -> Result<Frame
     if metrics.is_empty() {
         return Ok(frame);
     }
-    let token = google_auth::token(id, &spec.credentials_file, spec.token_url.as_deref(), SCOPE).await?;
     let api = Api::new(spec.http.clone());
+    let token =
+        google_auth::access_token(id, &spec.credentials, spec.token_url.as_deref(), SCOPE, api.client()).await?;
     let url = format!(
         "{}/{}/properties/{}:runReport",
         spec.base_url.trim_end_matches('/'),

@@ -39,8 +39,9 @@ pub async fn fetch(id: &str, spec: &SearchConsoleSpec, req: &FetchRequest) -> Re
     if req.fields.is_empty() {
         return Ok(frame);
     }
-    let token = google_auth::token(id, &spec.credentials_file, spec.token_url.as_deref(), SCOPE).await?;
     let api = Api::new(spec.http.clone());
+    let token =
+        google_auth::access_token(id, &spec.credentials, spec.token_url.as_deref(), SCOPE, api.client()).await?;
     let site: String = url::form_urlencoded::byte_serialize(spec.site.as_bytes()).collect();
     let url = format!(
         "{}/webmasters/{}/sites/{site}/searchAnalytics/query",
