@@ -93,8 +93,7 @@ reports:
 "#,
         u = server.uri()
     );
-    let key = std::fs::read_to_string(repo().join("tests/fixtures/google-service-account.json")).unwrap();
-    let ws = workspace(&yaml, &[("key.json", &key)]);
+    let ws = workspace(&yaml, &[("key.json", &service_account_key())]);
     let out = preview_cmd(ws.path(), "r", "2026-11-02", "json")
         .env("E2E_META", "meta-token")
         .env("E2E_HUBSPOT", "hubspot-token")

@@ -99,7 +99,7 @@ fn workspace_for(api: &Api, server: &MockServer) -> tempfile::TempDir {
          reports:\n  r: {{ period: previous_month, history: 0, goals: [g] }}\n",
         api.metric
     );
-    workspace(&yaml, &[("key.json", &read("google-service-account.json"))])
+    workspace(&yaml, &[("key.json", &service_account_key())])
 }
 
 async fn server_for(api: &Api, first: Option<ResponseTemplate>, then: ResponseTemplate) -> MockServer {
@@ -123,7 +123,7 @@ fn json(body: String) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_raw(body, "application/json")
 }
 
-fn goal(ws: &tempfile::TempDir) -> (Option<i32>, Value, String) {
+fn first_goal(ws: &tempfile::TempDir) -> (Option<i32>, Value, String) {
     let out = preview_cmd(ws.path(), "r", "2026-11-02", "json")
         .env("FAULT_TOKEN", "token-us21")
         .output()
@@ -136,7 +136,7 @@ fn goal(ws: &tempfile::TempDir) -> (Option<i32>, Value, String) {
 async fn every_api_source_reads_an_empty_answer_as_its_kind_of_nothing() {
     for api in APIS {
         let server = server_for(api, None, json(api.empty.to_string())).await;
-        let (code, g, err) = goal(&workspace_for(api, &server));
+        let (code, g, err) = first_goal(&workspace_for(api, &server));
         assert_eq!(code, Some(0), "{}: {err}", api.name);
         assert_eq!(g["status"], api.empty_status, "{}: {g}", api.name);
     }
@@ -150,7 +150,7 @@ async fn every_api_source_waits_out_its_rate_limit_answer_and_then_reads_the_dat
             .set_body_raw(body, "application/json")
             .insert_header(h, v);
         let server = server_for(api, Some(limited), json((api.data)())).await;
-        let (code, g, err) = goal(&workspace_for(api, &server));
+        let (code, g, err) = first_goal(&workspace_for(api, &server));
         assert_eq!(code, Some(0), "{}: {err}", api.name);
         assert!(g["actual"].as_f64().is_some_and(|x| x > 0.0), "{}: {g}", api.name);
     }
@@ -163,7 +163,7 @@ async fn every_api_source_retries_a_server_error_and_then_reads_the_data() {
             .set_body_raw("upstream connect error", "text/plain")
             .insert_header("retry-after", "0");
         let server = server_for(api, Some(failing), json((api.data)())).await;
-        let (code, g, err) = goal(&workspace_for(api, &server));
+        let (code, g, err) = first_goal(&workspace_for(api, &server));
         assert_eq!(code, Some(0), "{}: {err}", api.name);
         assert!(g["actual"].as_f64().is_some_and(|x| x > 0.0), "{}: {g}", api.name);
     }
@@ -178,7 +178,7 @@ async fn every_api_source_reports_an_answer_that_is_not_json_and_the_report_stil
             ResponseTemplate::new(200).set_body_raw("<html>Bad gateway</html>", "text/html"),
         )
         .await;
-        let (code, g, _) = goal(&workspace_for(api, &server));
+        let (code, g, _) = first_goal(&workspace_for(api, &server));
         assert_eq!(code, Some(2), "{}", api.name);
         let note = g["note"].as_str().unwrap_or("");
         assert!(

@@ -108,19 +108,11 @@ reports:
 "#,
         uri = server.uri()
     );
-    workspace(
-        &yaml,
-        &[(
-            "key.json",
-            &std::fs::read_to_string(repo().join("tests/fixtures/google-service-account.json")).unwrap(),
-        )],
-    )
+    workspace(&yaml, &[("key.json", &service_account_key())])
 }
 
 fn preview(ws: &tempfile::TempDir) -> (Option<i32>, Value, String) {
-    let out = preview_cmd(ws.path(), "r", "2026-11-02", "json").output().unwrap();
-    let model = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-    (out.status.code(), model, stderr_of(&out))
+    preview_model(ws, &[])
 }
 
 async fn report_requests(server: &MockServer) -> Vec<Request> {

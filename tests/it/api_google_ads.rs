@@ -10,8 +10,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const STREAM: &str = "/v21/customers/1234567890/googleAds:searchStream";
 
 fn answer(status: u16, name: &str) -> ResponseTemplate {
-    let body = std::fs::read_to_string(repo().join("tests/fixtures/google_ads").join(name)).unwrap();
-    ResponseTemplate::new(status).set_body_raw(body, "application/json")
+    fixture_answer("google_ads", name, status)
 }
 
 /// OAuth (refresh token) credentials, a manager account and a developer token.
@@ -52,27 +51,15 @@ reports:
 }
 
 fn preview(ws: &tempfile::TempDir) -> (Option<i32>, Value, String) {
-    let out = preview_cmd(ws.path(), "r", "2026-11-02", "json")
-        .env("ADS_DEV_TOKEN", "dev-token-123")
-        .env("ADS_CLIENT_ID", "client-id.apps.googleusercontent.com")
-        .env("ADS_CLIENT_SECRET", "client-secret")
-        .env("ADS_REFRESH_TOKEN", "1//refresh-token")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        stderr_of(&out),
+    preview_model(
+        ws,
+        &[
+            ("ADS_DEV_TOKEN", "dev-token-123"),
+            ("ADS_CLIENT_ID", "client-id.apps.googleusercontent.com"),
+            ("ADS_CLIENT_SECRET", "client-secret"),
+            ("ADS_REFRESH_TOKEN", "1//refresh-token"),
+        ],
     )
-}
-
-fn goal<'a>(model: &'a Value, id: &str) -> &'a Value {
-    model["goals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == id)
-        .unwrap()
 }
 
 async fn token_endpoint(server: &MockServer) {

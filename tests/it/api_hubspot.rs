@@ -9,8 +9,7 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 fn answer(status: u16, name: &str) -> ResponseTemplate {
-    let body = std::fs::read_to_string(repo().join("tests/fixtures/hubspot").join(name)).unwrap();
-    ResponseTemplate::new(status).set_body_raw(body, "application/json")
+    fixture_answer("hubspot", name, status)
 }
 
 fn workspace_for(server: &MockServer, goals: &str) -> tempfile::TempDir {
@@ -35,24 +34,7 @@ reports:
 }
 
 fn preview(ws: &tempfile::TempDir) -> (Option<i32>, Value, String) {
-    let out = preview_cmd(ws.path(), "r", "2026-11-02", "json")
-        .env("HUBSPOT_TOKEN", "pat-eu1-test-token")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        stderr_of(&out),
-    )
-}
-
-fn goal<'a>(model: &'a Value, id: &str) -> &'a Value {
-    model["goals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == id)
-        .unwrap()
+    preview_model(ws, &[("HUBSPOT_TOKEN", "pat-eu1-test-token")])
 }
 
 fn searches(reqs: &[Request], object: &str) -> Vec<Value> {

@@ -7,8 +7,7 @@ use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn answer(status: u16, name: &str) -> ResponseTemplate {
-    let body = std::fs::read_to_string(repo().join("tests/fixtures/mailchimp").join(name)).unwrap();
-    ResponseTemplate::new(status).set_body_raw(body, "application/json")
+    fixture_answer("mailchimp", name, status)
 }
 
 fn workspace_for(server: &MockServer) -> tempfile::TempDir {
@@ -34,24 +33,7 @@ reports:
 }
 
 fn preview(ws: &tempfile::TempDir) -> (Option<i32>, Value, String) {
-    let out = preview_cmd(ws.path(), "r", "2026-11-02", "json")
-        .env("MC_KEY", "0123456789abcdef0123456789abcdef-us21")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        stderr_of(&out),
-    )
-}
-
-fn goal<'a>(model: &'a Value, id: &str) -> &'a Value {
-    model["goals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == id)
-        .unwrap()
+    preview_model(ws, &[("MC_KEY", "0123456789abcdef0123456789abcdef-us21")])
 }
 
 #[tokio::test]

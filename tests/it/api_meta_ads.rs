@@ -50,24 +50,7 @@ reports:
 }
 
 fn preview(ws: &tempfile::TempDir, token_var: &str) -> (Option<i32>, Value, String) {
-    let out = preview_cmd(ws.path(), "r", "2026-11-02", "json")
-        .env(token_var, "EAAB-test-system-user-token")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        stderr_of(&out),
-    )
-}
-
-fn goal<'a>(model: &'a Value, id: &str) -> &'a Value {
-    model["goals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == id)
-        .unwrap()
+    preview_model(ws, &[(token_var, "EAAB-test-system-user-token")])
 }
 
 #[tokio::test]

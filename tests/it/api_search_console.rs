@@ -9,8 +9,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 const QUERY: &str = "/webmasters/v3/sites/sc-domain%3Aexample.com/searchAnalytics/query";
 
 fn answer(status: u16, name: &str) -> ResponseTemplate {
-    let body = std::fs::read_to_string(repo().join("tests/fixtures/search_console").join(name)).unwrap();
-    ResponseTemplate::new(status).set_body_raw(body, "application/json")
+    fixture_answer("search_console", name, status)
 }
 
 async fn google() -> MockServer {
@@ -51,31 +50,11 @@ reports:
 "#,
         uri = server.uri()
     );
-    workspace(
-        &yaml,
-        &[(
-            "key.json",
-            &std::fs::read_to_string(repo().join("tests/fixtures/google-service-account.json")).unwrap(),
-        )],
-    )
+    workspace(&yaml, &[("key.json", &service_account_key())])
 }
 
 fn preview(ws: &tempfile::TempDir) -> (Option<i32>, Value, String) {
-    let out = preview_cmd(ws.path(), "r", "2026-11-02", "json").output().unwrap();
-    (
-        out.status.code(),
-        serde_json::from_slice(&out.stdout).unwrap_or(Value::Null),
-        stderr_of(&out),
-    )
-}
-
-fn goal<'a>(model: &'a Value, id: &str) -> &'a Value {
-    model["goals"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|g| g["id"] == id)
-        .unwrap()
+    preview_model(ws, &[])
 }
 
 #[tokio::test]

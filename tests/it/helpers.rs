@@ -50,3 +50,39 @@ pub fn preview_cmd(dir: &Path, report: &str, as_of: &str, format: &str) -> Comma
     ]);
     cmd
 }
+
+/// A local API server's answer: `tests/fixtures/{dir}/{name}` as JSON, with `status`.
+pub fn fixture_answer(dir: &str, name: &str, status: u16) -> wiremock::ResponseTemplate {
+    let body = std::fs::read_to_string(repo().join("tests/fixtures").join(dir).join(name)).unwrap();
+    wiremock::ResponseTemplate::new(status).set_body_raw(body, "application/json")
+}
+
+/// The test-only Google service-account key file (its key opens nothing).
+pub fn service_account_key() -> String {
+    std::fs::read_to_string(repo().join("tests/fixtures/google-service-account.json")).unwrap()
+}
+
+/// `goalpost preview r --as-of 2026-11-02 --format json` in `ws` with `env`: the exit code,
+/// the report model (null when none was printed) and stderr.
+pub fn preview_model(ws: &tempfile::TempDir, env: &[(&str, &str)]) -> (Option<i32>, serde_json::Value, String) {
+    let mut cmd = preview_cmd(ws.path(), "r", "2026-11-02", "json");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code(),
+        serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null),
+        stderr_of(&out),
+    )
+}
+
+/// The goal `id` in a report model.
+pub fn goal<'a>(model: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    model["goals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["id"] == id)
+        .unwrap()
+}
