@@ -188,3 +188,28 @@ async fn every_api_source_reports_an_answer_that_is_not_json_and_the_report_stil
         );
     }
 }
+
+#[test]
+fn every_api_parser_takes_mangled_answers_without_panicking() {
+    // The fuzz targets' seeds, and each cut short and with bytes flipped (what a proxy or a
+    // broken connection hands over); `scripts/fuzz` runs the same entry point for longer.
+    let seeds: Vec<Vec<u8>> = std::fs::read_dir(repo().join("fuzz/corpus/api_responses"))
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(seeds.len() >= 6);
+    for seed in &seeds {
+        goalpost::source::api::fuzz(seed);
+        for cut in [1, seed.len() / 3, seed.len() / 2, seed.len().saturating_sub(2)] {
+            goalpost::source::api::fuzz(&seed[..cut.min(seed.len())]);
+        }
+        for (i, flip) in [b'"', b'}', b']', b'-', b'9', b'x', 0xff].iter().enumerate() {
+            let mut m = seed.clone();
+            let at = 1 + (i * 37) % (m.len() - 1).max(1);
+            if at < m.len() {
+                m[at] = *flip;
+            }
+            goalpost::source::api::fuzz(&m);
+        }
+    }
+}

@@ -194,3 +194,20 @@ fn read_page(
     }
     Ok(rows.len())
 }
+
+/// Fuzzing: a runReport page (with the `ga4_channels` preset) and an error body.
+pub fn fuzz(body: &Value, raw: &str) {
+    let p = &PRESETS[0];
+    let mut frame = Frame::new(
+        &p.dimensions.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
+        &p.metrics.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>(),
+    );
+    let _ = read_page("fuzz", body, p.dimensions, p.metrics, (Day::MIN, Day::MAX), &mut frame);
+    let _ = google_auth::classify(
+        "GA4",
+        "",
+        reqwest::StatusCode::TOO_MANY_REQUESTS,
+        &Default::default(),
+        raw,
+    );
+}

@@ -22,7 +22,7 @@ use std::time::Duration;
 const SCOPE: &str = "https://www.googleapis.com/auth/adwords";
 
 /// (our field, GAQL field, path in a result row, divisor).
-pub const FIELDS: &[(&str, &str, &str, f64)] = &[
+pub const FIELDS: &[AdsField] = &[
     ("impressions", "metrics.impressions", "impressions", 1.0),
     ("clicks", "metrics.clicks", "clicks", 1.0),
     ("cost", "metrics.cost_micros", "costMicros", 1_000_000.0),
@@ -36,7 +36,7 @@ pub const FIELDS: &[(&str, &str, &str, f64)] = &[
 ];
 
 pub async fn fetch(id: &str, spec: &GoogleAdsSpec, req: &FetchRequest) -> Result<Frame, SourceError> {
-    let fields: Vec<&(&str, &str, &str, f64)> = req
+    let fields: Vec<&AdsField> = req
         .fields
         .iter()
         .map(|f| {
@@ -105,60 +105,96 @@ pub async fn fetch(id: &str, spec: &GoogleAdsSpec, req: &FetchRequest) -> Result
                 classify,
             )
             .await?;
-        let Some(batches) = answer.as_array() else {
-            return Err(SourceError::data(
-                id,
-                format!(
-                    "searchStream answered with something other than a list of batches: {}",
-                    snippet(&answer.to_string())
-                ),
-            ));
-        };
-        for batch in batches {
-            for (n, row) in batch["results"]
-                .as_array()
-                .map(Vec::as_slice)
-                .unwrap_or_default()
-                .iter()
-                .enumerate()
-            {
-                let raw = row["segments"]["date"].as_str().unwrap_or("");
-                let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-                    .map_err(|_| SourceError::data(id, format!("row {}: `{raw}` is not a date", n + 1)))?;
-                if date < start || date >= end {
-                    continue;
-                }
-                frame.dates.push(day_of(date));
-                for (i, d) in req.dimensions.iter().enumerate() {
-                    let v = if d == "campaign" {
-                        row["campaign"]["name"].as_str()
-                    } else {
-                        None
-                    };
-                    frame.dims[i].push(v.unwrap_or("(not set)"));
-                }
-                for (i, (name, _, path, divisor)) in fields.iter().enumerate() {
-                    let v = match &row["metrics"][*path] {
-                        // Left out: zero (proto3 does not write default values).
-                        Value::Null => 0.0,
-                        Value::Number(x) => x.as_f64().unwrap_or(0.0),
-                        Value::String(s) => s.parse().map_err(|_| {
-                            SourceError::data(id, format!("row {}: `{name}` is `{s}`, not a number", n + 1))
-                        })?,
-                        other => {
-                            return Err(SourceError::data(
-                                id,
-                                format!("row {}: `{name}` is {other}, not a number", n + 1),
-                            ))
-                        }
-                    };
-                    frame.fields[i].values.push(v / divisor);
-                }
-            }
-        }
+        read_batches(id, &answer, req, &fields, (start, end), &mut frame)?;
     }
     frame.sort_by_date();
     Ok(frame)
+}
+
+type AdsField = (&'static str, &'static str, &'static str, f64);
+
+/// Appends the rows of a searchStream answer (a list of batches) within `[start, end)`.
+fn read_batches(
+    id: &str,
+    answer: &Value,
+    req: &FetchRequest,
+    fields: &[&AdsField],
+    (start, end): (NaiveDate, NaiveDate),
+    frame: &mut Frame,
+) -> Result<(), SourceError> {
+    let Some(batches) = answer.as_array() else {
+        return Err(SourceError::data(
+            id,
+            format!(
+                "searchStream answered with something other than a list of batches: {}",
+                snippet(&answer.to_string())
+            ),
+        ));
+    };
+    for batch in batches {
+        for (n, row) in batch["results"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            let raw = row["segments"]["date"].as_str().unwrap_or("");
+            let date = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map_err(|_| SourceError::data(id, format!("row {}: `{raw}` is not a date", n + 1)))?;
+            if date < start || date >= end {
+                continue;
+            }
+            frame.dates.push(day_of(date));
+            for (i, d) in req.dimensions.iter().enumerate() {
+                let v = if d == "campaign" {
+                    row["campaign"]["name"].as_str()
+                } else {
+                    None
+                };
+                frame.dims[i].push(v.unwrap_or("(not set)"));
+            }
+            for (i, (name, _, path, divisor)) in fields.iter().enumerate() {
+                let v = match &row["metrics"][*path] {
+                    // Left out: zero (proto3 does not write default values).
+                    Value::Null => 0.0,
+                    Value::Number(x) => x.as_f64().unwrap_or(0.0),
+                    Value::String(s) => s.parse().map_err(|_| {
+                        SourceError::data(id, format!("row {}: `{name}` is `{s}`, not a number", n + 1))
+                    })?,
+                    other => {
+                        return Err(SourceError::data(
+                            id,
+                            format!("row {}: `{name}` is {other}, not a number", n + 1),
+                        ))
+                    }
+                };
+                frame.fields[i].values.push(v / divisor);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Fuzzing: a searchStream answer and an error body, read as they would be.
+pub fn fuzz(body: &Value, raw: &str) {
+    let req = FetchRequest {
+        fields: FIELDS.iter().map(|(n, ..)| n.to_string()).collect(),
+        dimensions: vec!["campaign".into()],
+        ranges: Vec::new(),
+    };
+    let fields: Vec<&AdsField> = FIELDS.iter().collect();
+    let mut frame = Frame::new(&req.dimensions, &req.fields);
+    let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a date");
+    let _ = read_batches(
+        "fuzz",
+        body,
+        &req,
+        &fields,
+        (d("2000-01-01"), d("2100-01-01")),
+        &mut frame,
+    );
+    let _ = classify(StatusCode::TOO_MANY_REQUESTS, &Default::default(), raw);
 }
 
 /// The first error object of an answer (searchStream wraps it in a list).

@@ -210,36 +210,56 @@ async fn search(
         if total > SEARCH_CAP {
             return Ok(Searched::TooMany(total));
         }
-        let results = page["results"].as_array().cloned().unwrap_or_default();
-        for (n, r) in results.iter().enumerate() {
-            let props = &r["properties"];
-            let Some(raw) = props[c.date_property].as_str().filter(|s| !s.is_empty()) else {
-                continue;
-            };
-            let at = parse_time(raw).ok_or_else(|| {
-                SourceError::data(
-                    id,
-                    format!("record {}: `{}` is `{raw}`, not a date", n + 1, c.date_property),
-                )
-            })?;
-            let value = match c.sum {
-                None => 1.0,
-                Some(p) => match props[p].as_str() {
-                    // A deal without an amount adds nothing, but still counts as a record.
-                    None | Some("") => 0.0,
-                    Some(s) => s.trim().parse().map_err(|_| {
-                        SourceError::data(id, format!("record {}: `{p}` is `{s}`, not a number", n + 1))
-                    })?,
-                },
-            };
-            out.push((at.with_timezone(&spec.timezone).date_naive(), value));
-        }
+        let got = records(id, c, &page, spec.timezone)?;
+        let empty = got.is_empty() && page["results"].as_array().is_none_or(|r| r.is_empty());
+        out.extend(got);
         match page["paging"]["next"]["after"].as_str() {
-            Some(next) if !results.is_empty() => after = Some(next.to_string()),
+            Some(next) if !empty => after = Some(next.to_string()),
             _ => break,
         }
     }
     Ok(Searched::Records(out))
+}
+
+/// The (day, value) of each record of one search page.
+fn records(id: &str, c: &Counted, page: &Value, tz: chrono_tz::Tz) -> Result<Vec<(NaiveDate, f64)>, SourceError> {
+    let mut out = Vec::new();
+    let Some(results) = page["results"].as_array() else {
+        return Ok(out);
+    };
+    for (n, r) in results.iter().enumerate() {
+        let props = &r["properties"];
+        let Some(raw) = props[c.date_property].as_str().filter(|s| !s.is_empty()) else {
+            continue;
+        };
+        let at = parse_time(raw).ok_or_else(|| {
+            SourceError::data(
+                id,
+                format!("record {}: `{}` is `{raw}`, not a date", n + 1, c.date_property),
+            )
+        })?;
+        let value = match c.sum {
+            None => 1.0,
+            Some(p) => match props[p].as_str() {
+                // A deal without an amount adds nothing, but still counts as a record.
+                None | Some("") => 0.0,
+                Some(s) => s
+                    .trim()
+                    .parse()
+                    .map_err(|_| SourceError::data(id, format!("record {}: `{p}` is `{s}`, not a number", n + 1)))?,
+            },
+        };
+        out.push((at.with_timezone(&tz).date_naive(), value));
+    }
+    Ok(out)
+}
+
+/// Fuzzing: a search page and an error body, read as they would be.
+pub fn fuzz(body: &Value, raw: &str) {
+    for c in FIELDS {
+        let _ = records("fuzz", c, body, chrono_tz::Tz::Europe__Berlin);
+    }
+    let _ = classify(StatusCode::TOO_MANY_REQUESTS, &Default::default(), raw);
 }
 
 /// HubSpot dates: ISO 8601 (`2026-10-01T09:30:00.000Z`), or epoch milliseconds as text.

@@ -16,7 +16,7 @@ use serde_json::Value;
 use std::time::Duration;
 
 /// (our field, path in a report).
-pub const FIELDS: &[(&str, &[&str])] = &[
+pub const FIELDS: &[McField] = &[
     ("emails_sent", &["emails_sent"]),
     ("unique_opens", &["opens", "unique_opens"]),
     ("unique_clicks", &["clicks", "unique_subscriber_clicks"]),
@@ -32,7 +32,7 @@ pub fn base_url_for(key: &str) -> Option<String> {
 }
 
 pub async fn fetch(id: &str, spec: &MailchimpSpec, req: &FetchRequest) -> Result<Frame, SourceError> {
-    let fields: Vec<&(&str, &[&str])> = req
+    let fields: Vec<&McField> = req
         .fields
         .iter()
         .map(|f| {
@@ -95,54 +95,89 @@ pub async fn fetch(id: &str, spec: &MailchimpSpec, req: &FetchRequest) -> Result
                     classify,
                 )
                 .await?;
-            let reports = page["reports"].as_array().cloned().unwrap_or_default();
-            for (n, r) in reports.iter().enumerate() {
-                let raw = r["send_time"].as_str().unwrap_or("");
-                let Ok(sent) = DateTime::parse_from_rfc3339(raw) else {
-                    // Not sent yet (drafts have an empty send_time): not a report of a send.
-                    continue;
-                };
-                let day = sent.with_timezone(&spec.timezone).date_naive();
-                if day < start || day >= end {
-                    continue;
-                }
-                frame.dates.push(day_of(day));
-                for (i, d) in req.dimensions.iter().enumerate() {
-                    let v = if d == "campaign" {
-                        r["campaign_title"].as_str().filter(|s| !s.is_empty())
-                    } else {
-                        None
-                    };
-                    frame.dims[i].push(v.unwrap_or("(untitled)"));
-                }
-                for (i, (name, path)) in fields.iter().enumerate() {
-                    let v = path.iter().fold(r, |v, k| &v[*k]);
-                    let x = match v {
-                        Value::Null => f64::NAN,
-                        Value::Number(x) => x.as_f64().unwrap_or(f64::NAN),
-                        other => {
-                            return Err(SourceError::data(
-                                id,
-                                format!(
-                                    "report {}: `{name}` is {}, not a number",
-                                    offset + n as u64 + 1,
-                                    snippet(&other.to_string())
-                                ),
-                            ))
-                        }
-                    };
-                    frame.fields[i].values.push(x);
-                }
-            }
-            offset += reports.len() as u64;
+            let count = read_reports(id, &page, req, &fields, spec.timezone, (start, end), offset, &mut frame)?;
+            offset += count as u64;
             let total = page["total_items"].as_u64().unwrap_or(0);
-            if reports.is_empty() || offset >= total {
+            if count == 0 || offset >= total {
                 break;
             }
         }
     }
     frame.sort_by_date();
     Ok(frame)
+}
+
+type McField = (&'static str, &'static [&'static str]);
+
+/// Appends one page's reports sent within `[start, end)`; returns how many the page had.
+#[allow(clippy::too_many_arguments)]
+fn read_reports(
+    id: &str,
+    page: &Value,
+    req: &FetchRequest,
+    fields: &[&McField],
+    tz: chrono_tz::Tz,
+    (start, end): (chrono::NaiveDate, chrono::NaiveDate),
+    offset: u64,
+    frame: &mut Frame,
+) -> Result<usize, SourceError> {
+    let Some(reports) = page["reports"].as_array() else {
+        return Ok(0);
+    };
+    for (n, r) in reports.iter().enumerate() {
+        let raw = r["send_time"].as_str().unwrap_or("");
+        let Ok(sent) = DateTime::parse_from_rfc3339(raw) else {
+            // Not sent yet (drafts have an empty send_time): not a report of a send.
+            continue;
+        };
+        let day = sent.with_timezone(&tz).date_naive();
+        if day < start || day >= end {
+            continue;
+        }
+        frame.dates.push(day_of(day));
+        for (i, d) in req.dimensions.iter().enumerate() {
+            let v = if d == "campaign" {
+                r["campaign_title"].as_str().filter(|s| !s.is_empty())
+            } else {
+                None
+            };
+            frame.dims[i].push(v.unwrap_or("(untitled)"));
+        }
+        for (i, (name, path)) in fields.iter().enumerate() {
+            let v = path.iter().fold(r, |v, k| &v[*k]);
+            let x = match v {
+                Value::Null => f64::NAN,
+                Value::Number(x) => x.as_f64().unwrap_or(f64::NAN),
+                other => {
+                    return Err(SourceError::data(
+                        id,
+                        format!(
+                            "report {}: `{name}` is {}, not a number",
+                            offset + n as u64 + 1,
+                            snippet(&other.to_string())
+                        ),
+                    ))
+                }
+            };
+            frame.fields[i].values.push(x);
+        }
+    }
+    Ok(reports.len())
+}
+
+/// Fuzzing: a reports page and an error body, read as they would be.
+pub fn fuzz(body: &Value, raw: &str) {
+    let req = FetchRequest {
+        fields: FIELDS.iter().map(|(n, _)| n.to_string()).collect(),
+        dimensions: vec!["campaign".into()],
+        ranges: Vec::new(),
+    };
+    let fields: Vec<&McField> = FIELDS.iter().collect();
+    let mut frame = Frame::new(&req.dimensions, &req.fields);
+    let d = |s| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a date");
+    let range = (d("2000-01-01"), d("2100-01-01"));
+    let _ = read_reports("fuzz", body, &req, &fields, chrono_tz::Tz::UTC, range, 0, &mut frame);
+    let _ = classify(StatusCode::TOO_MANY_REQUESTS, &Default::default(), raw);
 }
 
 fn classify(status: StatusCode, headers: &reqwest::header::HeaderMap, body: &str) -> Attempt {

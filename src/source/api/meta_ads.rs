@@ -242,3 +242,40 @@ fn collect_regain(v: &Value, out: &mut Vec<u64>) {
         _ => {}
     }
 }
+
+/// Fuzzing: an insights page (ad level) and an error body with usage headers.
+pub fn fuzz(body: &Value, raw: &str) {
+    let spec = MetaAdsSpec {
+        account: "1".into(),
+        token_env: String::new(),
+        level: "ad".into(),
+        lead_action: "lead".into(),
+        purchase_action: "offsite_conversion.fb_pixel_purchase".into(),
+        base_url: String::new(),
+        api_version: String::new(),
+        page_size: 1,
+        http: Default::default(),
+    };
+    let dims = dimensions("ad");
+    let req = FetchRequest {
+        fields: FIELDS.iter().map(|f| f.to_string()).collect(),
+        dimensions: dims.iter().map(|(d, _)| d.to_string()).collect(),
+        ranges: Vec::new(),
+    };
+    let mut frame = Frame::new(&req.dimensions, &req.fields);
+    let d = |s| NaiveDate::parse_from_str(s, "%Y-%m-%d").expect("a date");
+    let _ = read_page(
+        "fuzz",
+        &spec,
+        body,
+        &req,
+        dims,
+        (d("2000-01-01"), d("2100-01-01")),
+        &mut frame,
+    );
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(v) = reqwest::header::HeaderValue::from_str(raw) {
+        headers.insert("x-business-use-case-usage", v);
+    }
+    let _ = classify(StatusCode::BAD_REQUEST, &headers, raw);
+}

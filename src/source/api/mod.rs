@@ -189,3 +189,28 @@ pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         .filter(|s| s.is_finite() && *s >= 0.0)
         .map(|s| Duration::from_secs_f64(s.min(3600.0)))
 }
+
+/// Fuzzing entry (`fuzz/fuzz_targets/api_responses.rs`): the first byte picks the API, the
+/// rest is its answer; every parser and error reader of that API must take it without panic.
+pub fn fuzz(data: &[u8]) {
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
+    let raw = String::from_utf8_lossy(body);
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    match which % 6 {
+        0 => ga4::fuzz(&json, &raw),
+        1 => search_console::fuzz(&json, &raw),
+        2 => google_ads::fuzz(&json, &raw),
+        3 => meta_ads::fuzz(&json, &raw),
+        4 => hubspot::fuzz(&json, &raw),
+        _ => mailchimp::fuzz(&json, &raw),
+    }
+    let _ = retry_after(&{
+        let mut h = reqwest::header::HeaderMap::new();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&raw) {
+            h.insert(reqwest::header::RETRY_AFTER, v);
+        }
+        h
+    });
+}

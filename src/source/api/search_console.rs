@@ -124,3 +124,21 @@ fn read_page(
     }
     Ok(rows.len())
 }
+
+/// Fuzzing: a query page (by date and device) and an error body.
+pub fn fuzz(body: &Value, raw: &str) {
+    let req = FetchRequest {
+        fields: FIELDS.iter().map(|f| f.to_string()).collect(),
+        dimensions: vec!["device".into()],
+        ranges: Vec::new(),
+    };
+    let mut frame = Frame::new(&req.dimensions, &req.fields);
+    let _ = read_page("fuzz", body, &req, (Day::MIN, Day::MAX), &mut frame);
+    let _ = google_auth::classify(
+        "Search Console",
+        "",
+        reqwest::StatusCode::FORBIDDEN,
+        &Default::default(),
+        raw,
+    );
+}
