@@ -16,6 +16,7 @@ mod delivery;
 mod email;
 mod goal_rules;
 mod helpers;
+mod hostile;
 mod preview_cli;
 mod properties;
 mod render;
