@@ -411,7 +411,8 @@ impl Reader<'_> {
                             ),
                         );
                     }
-                    let Some(api_key_env) = self.required_string(fields, n, "api_key_env", &format!("source `{id}`"))
+                    let Some(api_key_env) =
+                        self.env_var_name(fields, n, "api_key_env", &format!("source `{id}`"), true)
                     else {
                         continue;
                     };
@@ -435,7 +436,7 @@ impl Reader<'_> {
                             format!("source `{id}`: a hubspot source counts records per day, without dimensions"),
                         );
                     }
-                    let Some(token_env) = self.required_string(fields, n, "token_env", &format!("source `{id}`"))
+                    let Some(token_env) = self.env_var_name(fields, n, "token_env", &format!("source `{id}`"), true)
                     else {
                         continue;
                     };
@@ -648,13 +649,13 @@ impl Reader<'_> {
         what: &str,
     ) -> Option<crate::source::api::google_auth::GoogleCredentials> {
         use crate::source::api::google_auth::GoogleCredentials;
-        let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
         let oauth = [
-            text(self, "client_id_env"),
-            text(self, "client_secret_env"),
-            text(self, "refresh_token_env"),
+            self.env_var_name(fields, n, "client_id_env", what, false),
+            self.env_var_name(fields, n, "client_secret_env", what, false),
+            self.env_var_name(fields, n, "refresh_token_env", what, false),
         ];
-        match (text(self, "credentials_file"), oauth) {
+        let key_file = field(fields, "credentials_file").and_then(|v| self.string(v, "credentials_file"));
+        match (key_file, oauth) {
             (Some(f), [None, None, None]) => Some(GoogleCredentials::ServiceAccount(self.dir.join(f))),
             (None, [Some(a), Some(b), Some(c)]) => Some(GoogleCredentials::RefreshToken {
                 client_id_env: a,
@@ -696,8 +697,7 @@ impl Reader<'_> {
             self.diags.error(&n.loc, format!("{what} has no `customer_id`"));
         }
         let login_customer_id = digits(self, "login_customer_id");
-        let text = |this: &mut Self, key: &str| field(fields, key).and_then(|v| this.string(v, key));
-        let developer_token_env = text(self, "developer_token_env");
+        let developer_token_env = self.env_var_name(fields, n, "developer_token_env", &what, false);
         let credentials = self.google_credentials(fields, n, &what);
         let (base_url, token_url, api_version, _, http) =
             self.api_common(fields, "https://googleads.googleapis.com", "v21", 10_000);
@@ -716,21 +716,13 @@ impl Reader<'_> {
     fn meta_ads(&mut self, id: &str, n: &Node, fields: &Entries) -> Option<MetaAdsSpec> {
         let what = format!("source `{id}`");
         let account = self.required_string(fields, n, "account", &what);
-        let token_env = self.required_string(fields, n, "token_env", &what);
+        let token_env = self.env_var_name(fields, n, "token_env", &what, true);
         let account = account.map(|a| a.trim_start_matches("act_").to_string());
         if let (Some(a), Some(node)) = (&account, field(fields, "account")) {
             if a.is_empty() || !a.chars().all(|c| c.is_ascii_digit()) {
                 self.diags.error(
                     &node.loc,
                     format!("`{a}` is not an ad account id: it is a number, shown in Ads Manager as act_123…"),
-                );
-            }
-        }
-        if let (Some(t), Some(node)) = (&token_env, field(fields, "token_env")) {
-            if t.len() > 40 && !t.contains('_') {
-                self.diags.error(
-                    &node.loc,
-                    "`token_env` names an environment variable (e.g. META_ACCESS_TOKEN), not the token itself: keep the token out of this file",
                 );
             }
         }
@@ -1382,30 +1374,8 @@ impl Reader<'_> {
                 }
                 None => None,
             });
-            let env_name = |this: &mut Self, key: &str, required: bool| -> Option<String> {
-                match field(fields, key) {
-                    Some(v) => {
-                        let s = this.string(v, key)?;
-                        if s.contains("://") || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                            this.diags.error_with(
-                                &v.loc,
-                                format!("`{key}` names an environment variable, not its value"),
-                                Some(
-                                    "secrets stay out of this file: e.g. `SLACK_WEBHOOK_URL`, set in the environment"
-                                        .into(),
-                                ),
-                            );
-                            return None;
-                        }
-                        Some(s)
-                    }
-                    None if required => {
-                        this.diags.error(&n.loc, format!("{what} has no `{key}`"));
-                        None
-                    }
-                    None => None,
-                }
-            };
+            let env_name =
+                |this: &mut Self, key: &str, required: bool| this.env_var_name(fields, n, key, &what, required);
             let allow_insecure = matches!(
                 field(fields, "allow_insecure"),
                 Some(Node {
@@ -1930,6 +1900,30 @@ impl Reader<'_> {
             }
         }
         d
+    }
+
+    /// A `*_env` key: the name of an environment variable holding a secret. A value that
+    /// looks like the secret itself (a URL, a token) is refused, so it never sits in the file.
+    fn env_var_name(&mut self, fields: &Entries, n: &Node, key: &str, what: &str, required: bool) -> Option<String> {
+        match field(fields, key) {
+            Some(v) => {
+                let s = self.string(v, key)?;
+                if s.is_empty() || s.contains("://") || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                    self.diags.error_with(
+                        &v.loc,
+                        format!("`{key}` names an environment variable, not its value"),
+                        Some("secrets stay out of this file: e.g. `META_ACCESS_TOKEN`, set in the environment".into()),
+                    );
+                    return None;
+                }
+                Some(s)
+            }
+            None if required => {
+                self.diags.error(&n.loc, format!("{what} has no `{key}`"));
+                None
+            }
+            None => None,
+        }
     }
 
     /// A true/false value (`default` when absent, or after an error at its place).

@@ -328,12 +328,7 @@ fn a_ga4_source_is_checked_for_its_property_key_file_and_metrics() {
         "sources:\n  ga: { type: ga4, property: \"G-ABC123\", dimensions: [channel] }\nmetrics:\n  s: ga.sessions\n",
         &[],
     );
-    let out = goalpost(ws.path())
-        .args(["check", "--config", "goalpost.yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr_of(&out);
+    let err = check_errors(ws.path());
     assert!(err.contains("`G-ABC123` is not a GA4 property id"), "{err}");
     assert!(
         err.contains("has no `credentials_file`") || err.contains("credentials_file"),

@@ -159,12 +159,7 @@ fn a_google_ads_source_needs_one_way_to_sign_in_and_a_customer_id() {
         "sources:\n  ads: { type: google_ads, customer_id: abc, client_id_env: X }\n",
         &[],
     );
-    let out = goalpost(ws.path())
-        .args(["check", "--config", "goalpost.yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr_of(&out);
+    let err = check_errors(ws.path());
     assert!(err.contains("`abc` is not a Google Ads customer id"), "{err}");
     assert!(err.contains("needs one way to sign in"), "{err}");
 }

@@ -145,12 +145,7 @@ fn an_unknown_search_console_dimension_is_a_config_error_with_a_suggestion() {
         "sources:\n  gsc: { type: search_console, site: example.com, credentials_file: k.json, dimensions: [devise] }\n",
         &[],
     );
-    let out = goalpost(ws.path())
-        .args(["check", "--config", "goalpost.yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr_of(&out);
+    let err = check_errors(ws.path());
     assert!(
         err.contains("Search Console has no dimension `devise`") && err.contains("device"),
         "{err}"

@@ -86,3 +86,13 @@ pub fn goal<'a>(model: &'a serde_json::Value, id: &str) -> &'a serde_json::Value
         .find(|g| g["id"] == id)
         .unwrap()
 }
+
+/// `goalpost check --config goalpost.yaml` in `dir`, expected to find errors: its stderr.
+pub fn check_errors(dir: &Path) -> String {
+    let out = goalpost(dir)
+        .args(["check", "--config", "goalpost.yaml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "check passed:\n{}", stdout_of(&out));
+    stderr_of(&out)
+}

@@ -100,3 +100,26 @@ fn a_title_or_goal_name_with_line_breaks_cannot_add_a_header_to_the_email() {
     }
     assert!(headers.contains("Subject:"), "{headers}");
 }
+
+#[test]
+fn a_token_pasted_where_its_variable_name_belongs_is_refused_for_every_api_source() {
+    let ws = workspace(
+        "sources:\n  meta: { type: meta_ads, account: \"1\", token_env: \"EAAB.pasted-token=\" }\n  \
+         crm: { type: hubspot, token_env: \"pat-na1-1234\" }\n  mc: { type: mailchimp, api_key_env: \"abc-us21\" }\n  \
+         ads: { type: google_ads, customer_id: \"1\", client_id_env: A, client_secret_env: B, refresh_token_env: \"1//0g-refresh\" }\n",
+        &[],
+    );
+    let err = check_errors(ws.path());
+    for key in [
+        "`token_env` names an environment variable",
+        "`api_key_env` names",
+        "`refresh_token_env` names",
+    ] {
+        assert!(err.contains(key), "{key}:\n{err}");
+    }
+    assert_eq!(
+        err.matches("`token_env` names an environment variable").count(),
+        2,
+        "{err}"
+    );
+}

@@ -287,12 +287,7 @@ fn check_compiles_template_overrides_so_a_broken_one_is_found_before_a_send() {
         yaml,
         &[("tpl/partials/goal.html.hbs", "<tr>{{#if name}}<td>{{name}}</td></tr>\n")],
     );
-    let out = goalpost(ws.path())
-        .args(["check", "--config", "goalpost.yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr_of(&out);
+    let err = check_errors(ws.path());
     assert!(
         err.contains("template: ") && err.contains("tpl/partials/goal.html.hbs:"),
         "{err}"

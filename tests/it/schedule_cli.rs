@@ -226,12 +226,7 @@ fn a_bad_schedule_is_a_config_error_at_its_line() {
         &config(&[("bad".into(), "0 8 30 2 *", "UTC"), ("worse".into(), "0 8 * *", "UTC")]),
         &[("data.csv", "date,leads\n2026-10-01,1\n")],
     );
-    let out = goalpost(ws.path())
-        .args(["check", "--config", "goalpost.yaml"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    let err = stderr_of(&out);
+    let err = check_errors(ws.path());
     assert!(
         err.contains("goalpost.yaml:11:") && err.contains("`0 8 30 2 *` never fires"),
         "{err}"

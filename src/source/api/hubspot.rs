@@ -178,13 +178,11 @@ async fn search(
         spec.base_url.trim_end_matches('/'),
         c.object
     );
-    let ms = |d: NaiveDate| {
-        crate::period::local_midnight(spec.timezone, d)
-            .timestamp_millis()
-            .to_string()
-    };
+    // BETWEEN is inclusive: up to the last millisecond before `b`'s local midnight.
+    let ms = |d: NaiveDate| crate::period::local_midnight(spec.timezone, d).timestamp_millis();
     let mut filters = vec![json!({
-        "propertyName": c.date_property, "operator": "BETWEEN", "value": ms(a), "highValue": (ms(b).parse::<i64>().unwrap_or(0) - 1).to_string()
+        "propertyName": c.date_property, "operator": "BETWEEN",
+        "value": ms(a).to_string(), "highValue": (ms(b) - 1).to_string()
     })];
     if let Some((p, v)) = c.filter {
         filters.push(json!({"propertyName": p, "operator": "EQ", "value": v}));
