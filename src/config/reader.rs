@@ -416,14 +416,15 @@ impl Reader<'_> {
                     else {
                         continue;
                     };
-                    let (base_url, _, api_version, page_size, mut http) = self.api_common(fields, "", "3.0", 1_000);
+                    let (base_url, _, api_version, page_size, mut http) =
+                        self.api_common(fields, "", "3.0", (1_000, 1_000));
                     // Mailchimp allows 10 connections at once per user.
                     http.per_second = http.per_second.or(Some(10));
                     SourceKind::Mailchimp(Box::new(MailchimpSpec {
                         api_key_env,
                         base_url: (!base_url.is_empty()).then_some(base_url),
                         api_version,
-                        page_size: if get("page_size").is_some() { page_size } else { 1_000 },
+                        page_size,
                         http,
                         timezone: self.timezone,
                     }))
@@ -441,11 +442,11 @@ impl Reader<'_> {
                         continue;
                     };
                     let (base_url, _, _, page_size, http) =
-                        self.api_common(fields, "https://api.hubapi.com", "v3", 200);
+                        self.api_common(fields, "https://api.hubapi.com", "v3", (200, 200));
                     SourceKind::HubSpot(Box::new(HubSpotSpec {
                         token_env,
                         base_url,
-                        page_size: if get("page_size").is_some() { page_size } else { 200 },
+                        page_size,
                         http,
                         timezone: self.timezone,
                     }))
@@ -628,7 +629,7 @@ impl Reader<'_> {
             }
         }
         let (base_url, token_url, api_version, page_size, http) =
-            self.api_common(fields, "https://searchconsole.googleapis.com", "v3", 25_000);
+            self.api_common(fields, "https://searchconsole.googleapis.com", "v3", (10_000, 25_000));
         Some(SearchConsoleSpec {
             site: site?,
             credentials: credentials?,
@@ -700,7 +701,7 @@ impl Reader<'_> {
         let developer_token_env = self.env_var_name(fields, n, "developer_token_env", &what, false);
         let credentials = self.google_credentials(fields, n, &what);
         let (base_url, token_url, api_version, _, http) =
-            self.api_common(fields, "https://googleads.googleapis.com", "v21", 10_000);
+            self.api_common(fields, "https://googleads.googleapis.com", "v21", (10_000, 10_000));
         Some(GoogleAdsSpec {
             customer_id: customer_id?,
             login_customer_id,
@@ -734,7 +735,7 @@ impl Reader<'_> {
         let purchase_action =
             text(self, "purchase_action").unwrap_or_else(|| "offsite_conversion.fb_pixel_purchase".into());
         let (base_url, _, api_version, page_size, http) =
-            self.api_common(fields, "https://graph.facebook.com", "v23.0", 5_000);
+            self.api_common(fields, "https://graph.facebook.com", "v23.0", (500, 5_000));
         Some(MetaAdsSpec {
             account: account?,
             token_env: token_env?,
@@ -743,24 +744,20 @@ impl Reader<'_> {
             purchase_action,
             base_url,
             api_version,
-            page_size: if field(fields, "page_size").is_some() {
-                page_size
-            } else {
-                500
-            },
+            page_size,
             http,
         })
     }
 
-    /// The keys every API source has: base_url, token_url, api_version, page_size, max_per_second.
+    /// The keys every API source has: base_url, token_url, api_version, page_size (with the
+    /// API's default and maximum), max_per_second.
     fn api_common(
         &mut self,
         fields: &Entries,
         default_base: &str,
         default_version: &str,
-        max_page: u32,
+        (default_page, max_page): (u32, u32),
     ) -> (String, Option<String>, String, u32, crate::source::api::HttpPolicy) {
-        let default_page = max_page.min(10_000);
         let page_size = match field(fields, "page_size") {
             Some(p) => match self.number(p, "page_size") {
                 Some(v) if (1.0..=max_page as f64).contains(&v) && v.fract() == 0.0 => v as u32,
@@ -834,8 +831,12 @@ impl Reader<'_> {
                 Some("add `preset: ga4_channels`, or `api_metrics: { sessions: sessions, leads: keyEvents }`".into()),
             );
         }
-        let (base_url, token_url, api_version, page_size, http) =
-            self.api_common(fields, "https://analyticsdata.googleapis.com", "v1beta", 250_000);
+        let (base_url, token_url, api_version, page_size, http) = self.api_common(
+            fields,
+            "https://analyticsdata.googleapis.com",
+            "v1beta",
+            (10_000, 250_000),
+        );
         Some(Ga4Spec {
             property: property?,
             credentials: credentials?,
