@@ -65,7 +65,7 @@ pub async fn send(plan: &Plan, args: &SendArgs<'_>) -> Result<u8, String> {
             as_of.date
         ));
     }
-    let store = Store::open_sqlite(&plan.store).await.map_err(|e| e.to_string())?;
+    let store = Store::open(&plan.store).await.map_err(|e| e.to_string())?;
     let spec = &plan.reports[args.report];
     let opts = SendOptions {
         force: args.force,
@@ -137,7 +137,7 @@ pub async fn history(
             return Err(format!("--status: `{s}` is not one of pending, sent, failed"));
         }
     }
-    let store = Store::open_sqlite(&plan.store).await.map_err(|e| e.to_string())?;
+    let store = Store::open(&plan.store).await.map_err(|e| e.to_string())?;
     let rows = store.history(report, status, limit).await.map_err(|e| e.to_string())?;
     // Written whole, errors ignored: `goalpost history | head` must not panic on a closed pipe.
     let mut out = String::new();
@@ -175,7 +175,7 @@ pub async fn history(
 }
 
 pub async fn retry(plan: &Plan, delivery: Option<i64>, failed: bool) -> Result<u8, String> {
-    let store = Store::open_sqlite(&plan.store).await.map_err(|e| e.to_string())?;
+    let store = Store::open(&plan.store).await.map_err(|e| e.to_string())?;
     let requeued = if delivery.is_some() || failed {
         store
             .requeue_failed(delivery, chrono::Utc::now())

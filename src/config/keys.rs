@@ -38,7 +38,7 @@ pub const TOP: &[Key] = &[
     key(
         "store",
         STR,
-        "the delivery log: a SQLite file (default NAME.db beside NAME.yaml)",
+        "the delivery log: a SQLite file (default NAME.db beside NAME.yaml), or postgres://user@host/db for replicas (password in PGPASSWORD)",
     ),
     key("on_failure", STR, "a channel id told about every delivery that fails"),
     key("delivery", r##"{"$ref":"#/$defs/delivery"}"##, "retry policy"),

@@ -11,7 +11,7 @@ pub mod schema;
 pub mod yaml;
 
 use diagnostic::{Diagnostics, Location};
-pub use plan::Plan;
+pub use plan::{Plan, StoreLocation};
 use std::path::{Path, PathBuf};
 
 /// The default config location when neither `--config` nor `GOALPOST_CONFIG` is given.

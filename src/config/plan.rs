@@ -20,8 +20,8 @@ pub struct Plan {
     pub arabic_digits: bool,
     /// A folder of template overrides, resolved against the config file's folder.
     pub templates: Option<PathBuf>,
-    /// The SQLite file of the delivery log.
-    pub store: PathBuf,
+    /// Where the delivery log is: a SQLite file, or a Postgres database (replicas).
+    pub store: StoreLocation,
     pub on_failure: Option<String>,
     pub delivery: DeliveryPolicy,
     pub daemon: DaemonSettings,
@@ -33,6 +33,37 @@ pub struct Plan {
     pub funnels: IndexMap<String, Funnel>,
     pub reports: IndexMap<String, ReportSpec>,
     pub channels: IndexMap<String, ChannelSpec>,
+}
+
+/// Where the delivery log lives. A Postgres URL never holds a password (the reader refuses
+/// one): it comes from `PGPASSWORD` or `~/.pgpass`, so printing the location is safe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// Whether two configs would write the same log (a file compared by its real path).
+    pub fn same_as(&self, other: &StoreLocation) -> bool {
+        match (self, other) {
+            (StoreLocation::Sqlite(a), StoreLocation::Sqlite(b)) => match (a.canonicalize(), b.canonicalize()) {
+                (Ok(x), Ok(y)) => x == y,
+                _ => a == b,
+            },
+            (StoreLocation::Postgres(a), StoreLocation::Postgres(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl std::fmt::Display for StoreLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreLocation::Sqlite(p) => write!(f, "{}", p.display()),
+            StoreLocation::Postgres(url) => f.write_str(url),
+        }
+    }
 }
 
 impl Plan {

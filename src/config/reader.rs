@@ -134,7 +134,7 @@ impl Reader<'_> {
                     .map_or("goalpost".into(), |s| s.to_string_lossy().into_owned());
                 format!("{stem}.db")
             });
-        let store = self.dir.join(store_name);
+        let store = self.store_location(store_name, get("store"));
         let delivery = get("delivery").map(|n| self.delivery(n)).unwrap_or_default();
         let sources = get("sources").map(|n| self.sources(n)).unwrap_or_default();
         // Sources declared but broken are already reported; metrics reading them are not a second error.
@@ -2011,6 +2011,29 @@ impl Reader<'_> {
             }
         }
         Some(entries)
+    }
+
+    /// `store:` as a SQLite file (relative to the config's folder) or a Postgres URL. The
+    /// URL may name a user but never a password: that comes from `PGPASSWORD` or
+    /// `~/.pgpass`, so the location can be logged and shown in errors as it is.
+    fn store_location(&mut self, value: String, node: Option<&Node>) -> StoreLocation {
+        if !(value.starts_with("postgres://") || value.starts_with("postgresql://")) {
+            return StoreLocation::Sqlite(self.dir.join(value));
+        }
+        let loc = node.map(|n| n.loc.clone()).unwrap_or_default();
+        match url::Url::parse(&value) {
+            Ok(u) if u.password().is_some() => self.diags.error_with(
+                &loc,
+                "`store`: the Postgres URL holds a password".to_string(),
+                Some("remove it and set the PGPASSWORD environment variable (or use ~/.pgpass)".into()),
+            ),
+            Ok(u) if u.host_str().is_none_or(str::is_empty) => self
+                .diags
+                .error(&loc, "`store`: the Postgres URL names no host".to_string()),
+            Ok(_) => {}
+            Err(e) => self.diags.error(&loc, format!("`store`: not a Postgres URL ({e})")),
+        }
+        StoreLocation::Postgres(value)
     }
 
     fn string(&mut self, n: &Node, key: &str) -> Option<String> {

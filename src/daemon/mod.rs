@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
-use tracing::{error, info, info_span, warn, Instrument};
+use tracing::{debug, error, info, info_span, warn, Instrument};
 
 /// How the daemon was started.
 #[derive(Debug, Clone)]
@@ -205,19 +205,19 @@ impl Daemon {
         if let Some((other, _)) = self
             .clients
             .iter()
-            .find(|(n, c)| **n != name && same_file(&c.plan.store, &plan.store))
+            .find(|(n, c)| **n != name && c.plan.store.same_as(&plan.store))
         {
             let e = format!(
                 "{}: uses the same store as client `{other}` ({}); give each config its own `store:`",
                 file.display(),
-                plan.store.display()
+                plan.store
             );
             error!("{e}");
             return Err(vec![e]);
         }
         let store = match self.clients.get(&name) {
-            Some(c) if same_file(&c.plan.store, &plan.store) => c.store.clone(),
-            _ => Store::open_sqlite(&plan.store).await.map_err(|e| {
+            Some(c) if c.plan.store.same_as(&plan.store) => c.store.clone(),
+            _ => Store::open(&plan.store).await.map_err(|e| {
                 let e = format!("{}: {e}", file.display());
                 error!("{e}");
                 vec![e]
@@ -712,6 +712,9 @@ fn period_key(spec: &ReportSpec, plan: &Plan, tz: chrono_tz::Tz, at: DateTime<Ut
         .key()
 }
 
+/// How often a run claimed by another replica, and not yet recorded, is looked at again.
+const RECHECK_CLAIM: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Runs one fire of a report: the period comes from the scheduled time in the report's
 /// zone, not from when the task got to it. Returns whether it went well.
 async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clock: &Clock) -> bool {
@@ -738,9 +741,22 @@ async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clo
                 dry_run: false,
                 as_of,
             };
-            deliver::send_report(plan, store, spec, period, &opts)
-                .await
-                .map(|s| (s.outcome, s.failed + s.pending))
+            loop {
+                match deliver::send_report(plan, store, spec, period, &opts).await {
+                    // Another replica is preparing this run: it is not done until that one
+                    // records it, so the mark stays; ask again soon (a preparer of this host
+                    // that died is seen at once) and at the latest when it is presumed dead.
+                    Ok(s) if s.outcome == "claimed_elsewhere" => {
+                        let until_presumed_dead = s
+                            .retry_at
+                            .map_or(RECHECK_CLAIM, |t| (t - Utc::now()).to_std().unwrap_or_default());
+                        let wait = until_presumed_dead.min(RECHECK_CLAIM);
+                        debug!(?wait, "another process is preparing this run; asking again");
+                        tokio::time::sleep(wait).await;
+                    }
+                    r => break r.map(|s| (s.outcome, s.failed + s.pending)),
+                }
+            }
         };
         // A run that could not be done (the store was unreachable, a template broke) leaves
         // the mark where it was, so the next start makes it up.

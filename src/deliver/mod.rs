@@ -98,6 +98,9 @@ pub struct SendSummary {
     pub sent: usize,
     pub failed: usize,
     pub pending: usize,
+    /// For `claimed_elsewhere`: when to ask again if the other process has not finished
+    /// preparing the run by then (it is then presumed dead and the run is taken over).
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 pub struct SendOptions {
@@ -225,6 +228,7 @@ pub async fn send_report(
         sent: 0,
         failed: 0,
         pending: 0,
+        retry_at: None,
     };
     if opts.dry_run {
         let (m, _) = crate::run::compute(plan, spec, Some(period), opts.as_of).await;
@@ -249,7 +253,15 @@ pub async fn send_report(
     let now = Utc::now();
     let run_id = match store.claim_run(&spec.id, &key, opts.force, now).await? {
         Claim::New(id) => id,
-        Claim::Existing { run_id: 0, .. } => return Ok(summary("claimed_elsewhere", None)),
+        Claim::InProgress { retry_at } => {
+            return Ok(SendSummary {
+                retry_at: Some(retry_at),
+                ..summary(
+                    "claimed_elsewhere",
+                    Some("another process is preparing this run".into()),
+                )
+            })
+        }
         Claim::Existing { pending: 0, status, .. } => {
             return Ok(summary(
                 "already_sent",
@@ -388,11 +400,13 @@ pub async fn send_alert(
         sent: 0,
         failed: 0,
         pending: 0,
+        retry_at: None,
     };
     let run_id = match store.claim_run(&spec.id, key, false, Utc::now()).await? {
         Claim::New(id) => id,
-        Claim::Existing { run_id: 0, .. } => {
+        Claim::InProgress { retry_at } => {
             s.outcome = "claimed_elsewhere";
+            s.retry_at = Some(retry_at);
             return Ok(s);
         }
         Claim::Existing { run_id, .. } => {
@@ -756,6 +770,7 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
         sent,
         failed,
         pending,
+        retry_at: None,
     })
 }
 

@@ -1,5 +1,9 @@
 //! The delivery log: a row per (report, period) run and per (run, channel, recipient)
-//! delivery, in SQLite (the embedded default). Versioned migrations run at open.
+//! delivery, in SQLite (the embedded default) or Postgres (several replicas). Versioned
+//! migrations (one folder per backend) run at open.
+//!
+//! Every query is written once, for Postgres (`$1` placeholders, `GREATEST`, row locks);
+//! `Dialect::sql` turns it into SQLite's words, and `on_pool!` runs it on either pool.
 //!
 //! This is what makes sends idempotent: a run is claimed once (a unique key), its
 //! deliveries are written — rendered — before anything is sent, and each delivery is
@@ -8,10 +12,13 @@
 mod daemon;
 pub use daemon::AlertState;
 
+use crate::config::StoreLocation;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
+use std::borrow::Cow;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -29,7 +36,57 @@ fn err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 
 #[derive(Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    db: Db,
+}
+
+#[derive(Clone)]
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the store's pool, whichever backend it is: the body is
+/// compiled once per backend, so each runs on its native driver.
+macro_rules! on_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.db {
+            Db::Sqlite($pool) => $body,
+            Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// What differs between the two backends' SQL, in one place.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+impl Dialect {
+    /// A query written for Postgres, in this backend's words. SQLite takes `$N` placeholders
+    /// as they are; it calls `GREATEST` `max`, and has no row locks (its writers are
+    /// serialised by `BEGIN IMMEDIATE` and single statements instead).
+    fn sql(self, pg: &'static str) -> Cow<'static, str> {
+        match self {
+            Dialect::Postgres => Cow::Borrowed(pg),
+            Dialect::Sqlite => Cow::Owned(
+                pg.replace("GREATEST(", "max(")
+                    .replace(" FOR UPDATE SKIP LOCKED", "")
+                    .replace(" FOR UPDATE", ""),
+            ),
+        }
+    }
+
+    /// How a writing transaction starts: SQLite takes its write lock up front, so two
+    /// processes cannot both read "not claimed yet" and then both write.
+    fn begin(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
 }
 
 /// What claiming a (report, period) found.
@@ -39,6 +96,9 @@ pub enum Claim {
     New(i64),
     /// Already run: only its pending deliveries (if any) remain to be sent.
     Existing { run_id: i64, status: String, pending: i64 },
+    /// Claimed by another process that is still preparing it (no deliveries recorded yet).
+    /// Not done: ask again at `retry_at`, when a silent preparer is presumed dead.
+    InProgress { retry_at: DateTime<Utc> },
 }
 
 #[derive(Debug, Clone)]
@@ -108,7 +168,14 @@ const DELIVERY_COLUMNS: &str =
 
 const DELIVERY_FROM: &str = "deliveries d JOIN runs r ON r.id = d.run_id";
 
-fn delivery_from(row: &sqlx::sqlite::SqliteRow) -> Delivery {
+fn delivery_from<R: Row>(row: &R) -> Delivery
+where
+    usize: sqlx::ColumnIndex<R>,
+    for<'r> i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Delivery {
         id: row.get(0),
         run_id: row.get(1),
@@ -130,6 +197,14 @@ fn delivery_from(row: &sqlx::sqlite::SqliteRow) -> Delivery {
 }
 
 impl Store {
+    /// Opens the delivery log where the config says, and runs its migrations.
+    pub async fn open(at: &StoreLocation) -> Result<Store, StoreError> {
+        match at {
+            StoreLocation::Sqlite(path) => Store::open_sqlite(path).await,
+            StoreLocation::Postgres(url) => Store::open_postgres(url).await,
+        }
+    }
+
     /// Opens (creating) the SQLite file at `path` and runs the migrations.
     pub async fn open_sqlite(path: &std::path::Path) -> Result<Store, StoreError> {
         let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
@@ -148,14 +223,40 @@ impl Store {
             .connect_with(options)
             .await
             .map_err(err("open"))?;
-        sqlx::migrate!("./migrations")
+        sqlx::migrate!("./migrations/sqlite")
             .run(&pool)
             .await
-            .map_err(|e| StoreError {
-                what: "migrations",
-                source: sqlx::Error::Migrate(Box::new(e)),
-            })?;
-        Ok(Store { pool })
+            .map_err(migration_error)?;
+        Ok(Store { db: Db::Sqlite(pool) })
+    }
+
+    /// Connects to the Postgres database at `url` (password from `PGPASSWORD` or
+    /// `~/.pgpass`) and runs the migrations; replicas starting together are serialised by
+    /// the migrator's advisory lock.
+    pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
+        let options = PgConnectOptions::from_str(url).map_err(err("open"))?;
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(err("connect"))?;
+        sqlx::migrate!("./migrations/postgres")
+            .run(&pool)
+            .await
+            .map_err(migration_error)?;
+        Ok(Store { db: Db::Postgres(pool) })
+    }
+
+    fn dialect(&self) -> Dialect {
+        match self.db {
+            Db::Sqlite(_) => Dialect::Sqlite,
+            Db::Postgres(_) => Dialect::Postgres,
+        }
+    }
+
+    fn sql(&self, pg: &'static str) -> Cow<'static, str> {
+        self.dialect().sql(pg)
     }
 
     /// Claims the run of `report` for `period`. With `force`, a new generation is
@@ -167,88 +268,96 @@ impl Store {
         force: bool,
         now: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(err("claim"))?;
-        let latest = sqlx::query(
-            "SELECT id, status, generation, started_at, owner FROM runs WHERE report = ? AND period = ? ORDER BY generation DESC LIMIT 1",
-        )
-        .bind(report)
-        .bind(period)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(err("claim"))?;
-        let generation = match &latest {
-            Some(row) if !force => {
-                let run_id: i64 = row.get(0);
-                let status: String = row.get(1);
-                let started: String = row.get(3);
-                let deliveries: i64 =
-                    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE run_id = ? AND recipient NOT LIKE '%→%'")
+        let latest_sql = self.sql(
+            "SELECT id, status, generation, started_at, owner FROM runs WHERE report = $1 AND period = $2 \
+             ORDER BY generation DESC LIMIT 1 FOR UPDATE",
+        );
+        let begin = self.dialect().begin();
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(begin).await.map_err(err("claim"))?;
+            let latest = sqlx::query(&latest_sql)
+                .bind(report)
+                .bind(period)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(err("claim"))?;
+            let generation = match &latest {
+                Some(row) if !force => {
+                    let run_id: i64 = row.get(0);
+                    let status: String = row.get(1);
+                    let started: String = row.get(3);
+                    let deliveries: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM deliveries WHERE run_id = $1 AND recipient NOT LIKE '%→%'",
+                    )
+                    .bind(run_id)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err(err("claim"))?;
+                    // A run that failed before recording its deliveries, or whose process died
+                    // before doing so (still `running` after ten minutes), is taken up again.
+                    // A run of a dead process of this host is abandoned at once.
+                    let owner: Option<String> = row.get(4);
+                    let abandoned = status == "running"
+                        && (DateTime::parse_from_rfc3339(&started)
+                            .is_ok_and(|t| now - t.with_timezone(&Utc) > RUN_ABANDONED_AFTER)
+                            || owner.as_deref().is_some_and(is_dead_local_process));
+                    if deliveries == 0 && (status == "failed" || abandoned) {
+                        sqlx::query(
+                            "UPDATE runs SET status = 'running', started_at = $1, note = 'taken up again', owner = $2 WHERE id = $3",
+                        )
+                        .bind(timestamp(now))
+                        .bind(lease_owner())
                         .bind(run_id)
-                        .fetch_one(&mut *tx)
+                        .execute(&mut *tx)
                         .await
                         .map_err(err("claim"))?;
-                // A run that failed before recording its deliveries, or whose process died
-                // before doing so (still `running` after ten minutes), is taken up again.
-                // A run of a dead process of this host is abandoned at once.
-                let owner: Option<String> = row.get(4);
-                let abandoned = status == "running"
-                    && (DateTime::parse_from_rfc3339(&started)
-                        .is_ok_and(|t| now - t.with_timezone(&Utc) > chrono::Duration::minutes(10))
-                        || owner.as_deref().is_some_and(is_dead_local_process));
-                if deliveries == 0 && (status == "failed" || abandoned) {
-                    sqlx::query(
-                        "UPDATE runs SET status = 'running', started_at = ?, note = 'taken up again', owner = ? WHERE id = ?",
+                        tx.commit().await.map_err(err("claim"))?;
+                        return Ok(Claim::New(run_id));
+                    }
+                    let pending: i64 = sqlx::query_scalar(
+                        "SELECT count(*) FROM deliveries WHERE run_id = $1 AND status IN ('pending', 'sending')",
                     )
-                    .bind(timestamp(now))
-                    .bind(lease_owner())
                     .bind(run_id)
-                    .execute(&mut *tx)
+                    .fetch_one(&mut *tx)
                     .await
                     .map_err(err("claim"))?;
                     tx.commit().await.map_err(err("claim"))?;
-                    return Ok(Claim::New(run_id));
+                    // Being prepared by another process (it has not recorded its deliveries
+                    // yet): not done, so the caller must not count it as sent.
+                    if status == "running" && deliveries == 0 {
+                        return Ok(Claim::InProgress {
+                            retry_at: started_at_plus(&started, RUN_ABANDONED_AFTER).unwrap_or(now),
+                        });
+                    }
+                    return Ok(Claim::Existing { run_id, status, pending });
                 }
-                let pending: i64 = sqlx::query_scalar(
-                    "SELECT count(*) FROM deliveries WHERE run_id = ? AND status IN ('pending', 'sending')",
-                )
-                .bind(run_id)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(err("claim"))?;
-                tx.commit().await.map_err(err("claim"))?;
-                return Ok(Claim::Existing {
-                    run_id,
-                    status,
-                    pending,
-                });
+                Some(row) => row.get::<i64, _>(2) + 1,
+                None => 0,
+            };
+            let note = force.then_some("forced re-send (--force)");
+            let id: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO runs (report, period, generation, status, note, started_at, owner) \
+                 VALUES ($1, $2, $3, 'running', $4, $5, $6) \
+                 ON CONFLICT (report, period, generation) DO NOTHING RETURNING id",
+            )
+            .bind(report)
+            .bind(period)
+            .bind(generation)
+            .bind(note)
+            .bind(timestamp(now))
+            .bind(lease_owner())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(err("claim"))?;
+            tx.commit().await.map_err(err("claim"))?;
+            match id {
+                Some(id) => Ok(Claim::New(id)),
+                // Another process claimed it between our read and insert: theirs to prepare.
+                None => Ok(Claim::InProgress {
+                    retry_at: now + RUN_ABANDONED_AFTER,
+                }),
             }
-            Some(row) => row.get::<i64, _>(2) + 1,
-            None => 0,
-        };
-        let note = force.then_some("forced re-send (--force)");
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO runs (report, period, generation, status, note, started_at, owner) VALUES (?, ?, ?, 'running', ?, ?, ?) \
-             ON CONFLICT (report, period, generation) DO NOTHING RETURNING id",
-        )
-        .bind(report)
-        .bind(period)
-        .bind(generation)
-        .bind(note)
-        .bind(timestamp(now))
-        .bind(lease_owner())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(err("claim"))?;
-        tx.commit().await.map_err(err("claim"))?;
-        match id {
-            Some(id) => Ok(Claim::New(id)),
-            // Another process claimed it between our read and insert: theirs to send.
-            None => Ok(Claim::Existing {
-                run_id: 0,
-                status: "running".into(),
-                pending: 0,
-            }),
-        }
+        })
     }
 
     pub async fn finish_run(
@@ -259,15 +368,20 @@ impl Store {
         fingerprint: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        sqlx::query("UPDATE runs SET status = ?, note = COALESCE(?, note), fingerprint = COALESCE(?, fingerprint), finished_at = ? WHERE id = ?")
+        on_pool!(self, pool => {
+            sqlx::query(
+                "UPDATE runs SET status = $1, note = COALESCE($2, note), fingerprint = COALESCE($3, fingerprint), \
+                 finished_at = $4 WHERE id = $5",
+            )
             .bind(status)
             .bind(note)
             .bind(fingerprint)
             .bind(timestamp(now))
             .bind(run_id)
-            .execute(&self.pool)
+            .execute(pool)
             .await
             .map_err(err("finish run"))?;
+        });
         Ok(())
     }
 
@@ -280,45 +394,43 @@ impl Store {
         deliveries: &[NewDelivery],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(err("add deliveries"))?;
-        let mut ids = Vec::with_capacity(shared.len());
-        for (channel, body) in shared {
-            let id: i64 =
-                sqlx::query_scalar("INSERT INTO payloads (run_id, channel, body) VALUES (?, ?, ?) RETURNING id")
-                    .bind(run_id)
-                    .bind(channel)
-                    .bind(body)
-                    .fetch_one(&mut *tx)
-                    .await
-                    .map_err(err("add deliveries"))?;
-            ids.push(id);
-        }
+        let begin = self.dialect().begin();
         let now = timestamp(now);
-        for d in deliveries {
-            let (own, shared_id) = match &d.payload {
-                PayloadRef::Own(body) => (body.as_str(), None),
-                PayloadRef::Shared(i) => ("", Some(ids[*i])),
-            };
-            sqlx::query(
-                "INSERT INTO deliveries (run_id, channel, recipient, status, next_attempt_at, created_at, payload, payload_id) \
-                 VALUES (?, ?, ?, 'pending', ?, ?, ?, ?) ON CONFLICT (run_id, channel, recipient) DO NOTHING",
-            )
-            .bind(run_id)
-            .bind(&d.channel)
-            .bind(&d.recipient)
-            .bind(&now)
-            .bind(&now)
-            .bind(own)
-            .bind(shared_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(err("add deliveries"))?;
-        }
-        tx.commit().await.map_err(err("add deliveries"))?;
+        on_pool!(self, pool => {
+            let mut tx = pool.begin_with(begin).await.map_err(err("add deliveries"))?;
+            let mut ids = Vec::with_capacity(shared.len());
+            for (channel, body) in shared {
+                let id: i64 =
+                    sqlx::query_scalar("INSERT INTO payloads (run_id, channel, body) VALUES ($1, $2, $3) RETURNING id")
+                        .bind(run_id)
+                        .bind(channel)
+                        .bind(body)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(err("add deliveries"))?;
+                ids.push(id);
+            }
+            for d in deliveries {
+                let (own, shared_id) = match &d.payload {
+                    PayloadRef::Own(body) => (body.as_str(), None),
+                    PayloadRef::Shared(i) => ("", Some(ids[*i])),
+                };
+                sqlx::query(
+                    "INSERT INTO deliveries (run_id, channel, recipient, status, next_attempt_at, created_at, payload, payload_id) \
+                     VALUES ($1, $2, $3, 'pending', $4, $4, $5, $6) ON CONFLICT (run_id, channel, recipient) DO NOTHING",
+                )
+                .bind(run_id)
+                .bind(&d.channel)
+                .bind(&d.recipient)
+                .bind(&now)
+                .bind(own)
+                .bind(shared_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(err("add deliveries"))?;
+            }
+            tx.commit().await.map_err(err("add deliveries"))?;
+        });
         Ok(())
     }
 
@@ -328,21 +440,24 @@ impl Store {
         let now = timestamp(Utc::now());
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
-             WHERE (d.status = 'pending' OR (d.status = 'sending' AND d.lease_until < ?)) AND (? IS NULL OR d.run_id = ?) \
+             WHERE (d.status = 'pending' OR (d.status = 'sending' AND d.lease_until < $1)) AND ($2 IS NULL OR d.run_id = $2) \
              ORDER BY d.next_attempt_at, d.id"
         );
-        let rows = sqlx::query(&sql)
-            .bind(&now)
-            .bind(run_id)
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err("read pending"))?;
-        Ok(rows.iter().map(delivery_from).collect())
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&sql)
+                .bind(&now)
+                .bind(run_id)
+                .fetch_all(pool)
+                .await
+                .map_err(err("read pending"))?;
+            Ok(rows.iter().map(delivery_from).collect())
+        })
     }
 
     /// Takes up to `limit` due deliveries (of one run, or all) for sending until `until`,
-    /// in one statement, so no other process can take the same ones; returns them.
+    /// in one statement, so no other process can take the same ones; returns them. On
+    /// Postgres the rows are locked with SKIP LOCKED: replicas leasing at the same moment
+    /// take different rows instead of waiting for each other.
     pub async fn lease_due(
         &self,
         run_id: Option<i64>,
@@ -352,125 +467,139 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         self.release_dead_local_leases().await?;
         let now = timestamp(now);
-        let ids: Vec<i64> = sqlx::query_scalar(
-            "UPDATE deliveries SET status = 'sending', lease_until = ?, lease_owner = ? WHERE id IN ( \
+        let lease_sql = self.sql(
+            "UPDATE deliveries SET status = 'sending', lease_until = $1, lease_owner = $2 WHERE id IN ( \
                SELECT id FROM deliveries \
-               WHERE (status = 'pending' OR (status = 'sending' AND lease_until < ?)) AND next_attempt_at <= ? \
-                 AND (? IS NULL OR run_id = ?) \
-               ORDER BY next_attempt_at, id LIMIT ?) \
+               WHERE (status = 'pending' OR (status = 'sending' AND lease_until < $3)) AND next_attempt_at <= $3 \
+                 AND ($4 IS NULL OR run_id = $4) \
+               ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
              RETURNING id",
-        )
-        .bind(timestamp(until))
-        .bind(lease_owner())
-        .bind(&now)
-        .bind(&now)
-        .bind(run_id)
-        .bind(run_id)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err("lease"))?;
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
-        let sql = format!(
-            "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id IN ({list}) ORDER BY d.next_attempt_at, d.id"
         );
-        let rows = sqlx::query(&sql).fetch_all(&self.pool).await.map_err(err("lease"))?;
-        Ok(rows.iter().map(delivery_from).collect())
+        on_pool!(self, pool => {
+            let ids: Vec<i64> = sqlx::query_scalar(&lease_sql)
+                .bind(timestamp(until))
+                .bind(lease_owner())
+                .bind(&now)
+                .bind(run_id)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+                .map_err(err("lease"))?;
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let list = ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
+            let sql = format!(
+                "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} WHERE d.id IN ({list}) ORDER BY d.next_attempt_at, d.id"
+            );
+            let rows = sqlx::query(&sql).fetch_all(pool).await.map_err(err("lease"))?;
+            Ok(rows.iter().map(delivery_from).collect())
+        })
     }
 
     /// Ends the leases held by processes of this host that no longer run, so their
     /// deliveries are taken up at once (other hosts' leases end with time).
     async fn release_dead_local_leases(&self) -> Result<(), StoreError> {
         let host = host_name();
-        let owners: Vec<String> = sqlx::query_scalar(
-            "SELECT DISTINCT lease_owner FROM deliveries WHERE status = 'sending' AND lease_owner LIKE ?",
-        )
-        .bind(format!("{host}:%"))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(err("leases"))?;
-        for owner in owners {
-            if is_dead_local_process(&owner) {
-                sqlx::query("UPDATE deliveries SET lease_until = '0000-01-01T00:00:00.000Z' WHERE status = 'sending' AND lease_owner = ?")
+        on_pool!(self, pool => {
+            let owners: Vec<String> = sqlx::query_scalar(
+                "SELECT DISTINCT lease_owner FROM deliveries WHERE status = 'sending' AND lease_owner LIKE $1",
+            )
+            .bind(format!("{host}:%"))
+            .fetch_all(pool)
+            .await
+            .map_err(err("leases"))?;
+            for owner in owners {
+                if is_dead_local_process(&owner) {
+                    sqlx::query(
+                        "UPDATE deliveries SET lease_until = '0000-01-01T00:00:00.000Z' WHERE status = 'sending' AND lease_owner = $1",
+                    )
                     .bind(&owner)
-                    .execute(&self.pool)
+                    .execute(pool)
                     .await
                     .map_err(err("leases"))?;
+                }
             }
-        }
+        });
         Ok(())
     }
 
     /// When the next delivery (of one run, or all) becomes due: its retry time, or the end
     /// of a lease held by a process that may have died. `None` when nothing is left.
     pub async fn next_due(&self, run_id: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let t: Option<String> = sqlx::query_scalar(
-            "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE max(next_attempt_at, lease_until) END) \
-             FROM deliveries WHERE status IN ('pending', 'sending') AND (? IS NULL OR run_id = ?)",
-        )
-        .bind(run_id)
-        .bind(run_id)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(err("next due"))?;
+        let sql = self.sql(
+            "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE GREATEST(next_attempt_at, lease_until) END) \
+             FROM deliveries WHERE status IN ('pending', 'sending') AND ($1 IS NULL OR run_id = $1)",
+        );
+        let t: Option<String> = on_pool!(self, pool => sqlx::query_scalar(&sql)
+            .bind(run_id)
+            .fetch_one(pool)
+            .await
+            .map_err(err("next due"))?);
         Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)))
     }
 
     /// A shared content body (see `PayloadRef::Shared`).
     pub async fn payload(&self, id: i64) -> Result<String, StoreError> {
-        sqlx::query_scalar("SELECT body FROM payloads WHERE id = ?")
+        on_pool!(self, pool => sqlx::query_scalar("SELECT body FROM payloads WHERE id = $1")
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(pool)
             .await
-            .map_err(err("read payload"))
+            .map_err(err("read payload")))
     }
 
     pub async fn mark_sent(&self, id: i64, remote_id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?, remote_id = ?, last_error = NULL WHERE id = ?")
-            .bind(timestamp(now))
-            .bind(remote_id)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(err("mark sent"))?;
-        Ok(())
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = $1, remote_id = $2, last_error = NULL \
+             WHERE id = $3",
+        )
+        .bind(timestamp(now))
+        .bind(remote_id)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(err("mark sent")))
     }
 
     pub async fn mark_retry(&self, id: i64, error: &str, next: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query("UPDATE deliveries SET status = 'pending', attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
-            .bind(error)
-            .bind(timestamp(next))
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(err("mark retry"))?;
-        Ok(())
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, last_error = $1, next_attempt_at = $2 WHERE id = $3",
+        )
+        .bind(error)
+        .bind(timestamp(next))
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(err("mark retry")))
     }
 
     pub async fn mark_failed(&self, id: i64, error: &str) -> Result<(), StoreError> {
-        sqlx::query("UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
-            .bind(error)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(err("mark failed"))?;
-        Ok(())
+        on_pool!(self, pool => sqlx::query(
+            "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2",
+        )
+        .bind(error)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map(drop)
+        .map_err(err("mark failed")))
     }
 
     /// Puts failed deliveries (one, or all) back to pending, due now; returns how many.
     pub async fn requeue_failed(&self, id: Option<i64>, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let r = sqlx::query("UPDATE deliveries SET status = 'pending', next_attempt_at = ? WHERE status = 'failed' AND (? IS NULL OR id = ?)")
-            .bind(timestamp(now))
-            .bind(id)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .map_err(err("requeue"))?;
-        Ok(r.rows_affected())
+        let affected = on_pool!(self, pool => sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1 WHERE status = 'failed' AND ($2 IS NULL OR id = $2)",
+        )
+        .bind(timestamp(now))
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(err("requeue"))?
+        .rows_affected());
+        Ok(affected)
     }
 
     /// Delivery history, newest first, optionally for one report and/or one status.
@@ -482,31 +611,48 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
-             WHERE (? IS NULL OR r.report = ?) AND (? IS NULL OR d.status = ?) ORDER BY d.id DESC LIMIT ?"
+             WHERE ($1 IS NULL OR r.report = $1) AND ($2 IS NULL OR d.status = $2) ORDER BY d.id DESC LIMIT $3"
         );
-        let rows = sqlx::query(&sql)
-            .bind(report)
-            .bind(report)
-            .bind(status)
-            .bind(status)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(err("history"))?;
-        Ok(rows.iter().map(delivery_from).collect())
+        on_pool!(self, pool => {
+            let rows = sqlx::query(&sql)
+                .bind(report)
+                .bind(status)
+                .bind(limit)
+                .fetch_all(pool)
+                .await
+                .map_err(err("history"))?;
+            Ok(rows.iter().map(delivery_from).collect())
+        })
     }
 
     /// The fingerprint of the last run of `report` that sent something (for `send_if: changed`).
     pub async fn last_sent_fingerprint(&self, report: &str, before_run: i64) -> Result<Option<String>, StoreError> {
-        sqlx::query_scalar(
-            "SELECT r.fingerprint FROM runs r WHERE r.report = ? AND r.id < ? AND r.status = 'done' \
+        on_pool!(self, pool => sqlx::query_scalar(
+            "SELECT r.fingerprint FROM runs r WHERE r.report = $1 AND r.id < $2 AND r.status = 'done' \
              AND EXISTS (SELECT 1 FROM deliveries d WHERE d.run_id = r.id AND d.status = 'sent') ORDER BY r.id DESC LIMIT 1",
         )
         .bind(report)
         .bind(before_run)
-        .fetch_optional(&self.pool)
+        .fetch_optional(pool)
         .await
         .map(Option::flatten)
-        .map_err(err("read fingerprint"))
+        .map_err(err("read fingerprint")))
+    }
+}
+
+/// How long a run may stay `running` without recorded deliveries before another process
+/// takes it over (its preparer is presumed dead; one on this host is known dead at once).
+pub const RUN_ABANDONED_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+
+fn started_at_plus(started: &str, d: chrono::Duration) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(started)
+        .ok()
+        .map(|t| t.with_timezone(&Utc) + d)
+}
+
+fn migration_error(e: sqlx::migrate::MigrateError) -> StoreError {
+    StoreError {
+        what: "migrations",
+        source: sqlx::Error::Migrate(Box::new(e)),
     }
 }

@@ -11,7 +11,7 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 pub fn config(channels_yaml: &str, report_channels: &str, extra_top: &str) -> String {
     format!(
         r#"timezone: UTC
-store: goalpost.db
+store: ${{GOALPOST_TEST_STORE:-goalpost.db}}
 {extra_top}
 delivery: {{ backoff: 200ms, max_backoff: 2s, wait: 20s, max_attempts: 4 }}
 sources:
@@ -48,21 +48,36 @@ pub fn send(dir: &std::path::Path, extra: &[&str], env: &[(&str, String)]) -> st
 }
 
 pub fn history(dir: &std::path::Path) -> Vec<Value> {
-    let out = goalpost(dir)
-        .args(["history", "--format", "json", "--config", "goalpost.yaml"])
-        .output()
-        .unwrap();
+    history_in(dir, &[])
+}
+
+pub fn history_in(dir: &std::path::Path, env: &[(&str, String)]) -> Vec<Value> {
+    let mut cmd = goalpost(dir);
+    cmd.args(["history", "--format", "json", "--config", "goalpost.yaml"]);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
     assert!(out.status.success(), "{}", stderr_of(&out));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
 #[test]
 fn sending_twice_delivers_once_and_force_sends_again_on_the_record() {
+    sending_twice_delivers_once(&[]);
+}
+
+#[test]
+fn sending_twice_delivers_once_with_the_log_in_postgres_too() {
+    sending_twice_delivers_once(&[("GOALPOST_TEST_STORE", fresh_postgres_database_blocking())]);
+}
+
+fn sending_twice_delivers_once(env: &[(&str, String)]) {
     let ws = workspace(
         &config("  box: { type: outbox, path: outbox }", "box", ""),
         &[("data.csv", DATA)],
     );
-    let out = send(ws.path(), &[], &[]);
+    let out = send(ws.path(), &[], env);
     assert!(out.status.success(), "{}", stderr_of(&out));
     assert_eq!(stdout_of(&out), "monthly 2026-10: sent (sent 1, failed 0, pending 0)\n");
     let eml = std::fs::read_to_string(ws.path().join("outbox/monthly/2026-10-g0.eml")).unwrap();
@@ -76,19 +91,37 @@ fn sending_twice_delivers_once_and_force_sends_again_on_the_record() {
             .unwrap();
     assert_eq!(json["goals"][0]["actual"], 7.0);
 
-    let again = send(ws.path(), &[], &[]);
+    let again = send(ws.path(), &[], env);
     assert_eq!(
         stdout_of(&again),
         "monthly 2026-10: already sent: the run is done; use --force to send again\n"
     );
-    assert_eq!(history(ws.path()).len(), 1);
+    assert_eq!(history_in(ws.path(), env).len(), 1);
 
-    let forced = send(ws.path(), &["--force"], &[]);
+    let forced = send(ws.path(), &["--force"], env);
     assert!(stderr_of(&forced).contains("--force sent monthly again"));
     assert!(ws.path().join("outbox/monthly/2026-10-g1.eml").exists());
-    let h = history(ws.path());
+    let h = history_in(ws.path(), env);
     assert_eq!(h.len(), 2);
     assert_eq!(h[0]["generation"], 1);
+    assert_eq!(ws.path().join("goalpost.db").exists(), env.is_empty());
+}
+
+#[test]
+fn a_postgres_store_url_with_a_password_is_refused_with_where_to_put_it() {
+    let ws = workspace(
+        &config("  box: { type: outbox, path: outbox }", "box", "").replace(
+            "${GOALPOST_TEST_STORE:-goalpost.db}",
+            "postgres://goalpost:hunter2@db.example/goalpost",
+        ),
+        &[("data.csv", DATA)],
+    );
+    let errors = check_errors(ws.path());
+    assert!(
+        errors.contains("goalpost.yaml:2:8: error: `store`: the Postgres URL holds a password"),
+        "{errors}"
+    );
+    assert!(errors.contains("PGPASSWORD"), "{errors}");
 }
 
 #[test]

@@ -96,3 +96,34 @@ pub fn check_errors(dir: &Path) -> String {
     assert_eq!(out.status.code(), Some(1), "check passed:\n{}", stdout_of(&out));
     stderr_of(&out)
 }
+
+/// The URL of the Postgres server that `scripts/test` starts (see `scripts/pg-start`).
+pub fn postgres_url() -> String {
+    std::env::var("GOALPOST_TEST_PG_URL")
+        .expect("GOALPOST_TEST_PG_URL is not set: run the suite with scripts/test, which starts a real PostgreSQL")
+}
+
+/// A new, empty database on the test server (each test its own); returns its URL.
+pub async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let server = postgres_url();
+    let name = format!("goalpost_t_{}", fastrand::u64(..));
+    let mut conn = sqlx::PgConnection::connect(&server)
+        .await
+        .expect("the test Postgres answers");
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("CREATE DATABASE");
+    let (base, _) = server.rsplit_once('/').expect("a database URL");
+    format!("{base}/{name}")
+}
+
+/// `fresh_postgres_database` for a test that is not async.
+pub fn fresh_postgres_database_blocking() -> String {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(fresh_postgres_database())
+}

@@ -23,3 +23,4 @@ mod render;
 mod schedule_cli;
 mod smtp;
 mod sources;
+mod store;

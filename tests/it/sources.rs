@@ -151,12 +151,6 @@ fn a_failing_sql_query_is_reported_without_the_connection_url() {
     assert_eq!(v["goals"][0]["status"], "no_data");
 }
 
-/// The URL of the Postgres that `scripts/test` starts (see `scripts/pg-start`).
-fn postgres_url() -> String {
-    std::env::var("GOALPOST_TEST_PG_URL")
-        .expect("GOALPOST_TEST_PG_URL is not set: run the suite with scripts/test, which starts a real PostgreSQL")
-}
-
 #[test]
 fn a_sql_source_reads_a_real_postgres_database_with_date_and_integer_columns() {
     let setup = "DROP TABLE IF EXISTS goalpost_src_test;\n\
