@@ -124,6 +124,11 @@ impl Transport {
                         .map_err(|_| unreachable("timed out".into()))?
                         .map_err(|e| unreachable(e.to_string()))?;
                 tcp.set_nodelay(true).map_err(|e| unreachable(e.to_string()))?;
+                // Which connection a message went over, for matching a server's log (the
+                // chaos script tells the sender of each copy of a duplicate by it).
+                if let Ok(local) = tcp.local_addr() {
+                    tracing::debug!(local_port = local.port(), server = %self.host, "SMTP connection opened");
+                }
                 AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &self.hello).await?
             }
         };

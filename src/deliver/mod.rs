@@ -377,8 +377,7 @@ async fn record_model(
             ),
         ));
     }
-    store.add_deliveries(run_id, &shared, &new, Utc::now()).await?;
-    store.finish_run(run_id, "done", None, Some(&fp), Utc::now()).await?;
+    store.record_run(run_id, &shared, &new, &fp, Utc::now()).await?;
     Ok(())
 }
 
@@ -642,6 +641,12 @@ pub fn next_delay(
 /// How many deliveries of unthrottled channels are in flight at once.
 const CONCURRENCY: usize = 8;
 
+/// Sends in flight in this whole process, across runs: when hundreds of reports fall due at
+/// the same second, the SMTP server is not hit with hundreds of connections, and a process
+/// killed mid-burst leaves at most this many messages accepted but not yet recorded (the
+/// window in which a message can go twice).
+static SENDS_IN_FLIGHT: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(16);
+
 /// How long a process holds a delivery it is sending (well beyond one SMTP or HTTP
 /// exchange with its 30 s timeouts); past it, a dead sender's delivery is taken up again.
 const LEASE: chrono::Duration = chrono::Duration::minutes(5);
@@ -712,11 +717,13 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
             if !still_ours(store, &d, leased).await? {
                 continue;
             }
+            let permit = SENDS_IN_FLIGHT.acquire().await.expect("never closed");
             let outcome = match content(&d) {
                 Ok(p) => attempt(plan, &senders, &d, &p).await,
                 Err(error) => Outcome::Failed { error },
             };
             let settled = record(plan, store, &d, &outcome).await?;
+            drop(permit);
             done.push((d, settled));
         }
         let concurrent: Vec<Result<Option<(Delivery, Settled)>, SendError>> = futures::stream::iter(free)
@@ -727,11 +734,13 @@ pub async fn deliver_pending(plan: &Plan, store: &Store, run: Option<i64>) -> Re
                     if !still_ours(store, &d, leased).await? {
                         return Ok(None);
                     }
+                    let permit = SENDS_IN_FLIGHT.acquire().await.expect("never closed");
                     let outcome = match p {
                         Ok(p) => attempt(plan, senders, &d, &p).await,
                         Err(error) => Outcome::Failed { error },
                     };
                     let settled = record(plan, store, &d, &outcome).await?;
+                    drop(permit);
                     Ok(Some((d, settled)))
                 }
             })
@@ -827,6 +836,13 @@ async fn record(plan: &Plan, store: &Store, d: &Delivery, outcome: &Outcome) -> 
         &[("channel", &d.channel), ("status", status)],
         1.0,
     );
+    // Recorded first, said after: a "delivered" line means the log has it too.
+    match (&settled, next, outcome) {
+        (Settled::Sent, _, Outcome::Sent { remote_id }) => store.mark_sent(d.id, remote_id, Utc::now()).await?,
+        (Settled::Retry, Some(next), Outcome::Retry { error, .. }) => store.mark_retry(d.id, error, next).await?,
+        (Settled::Failed(why), _, _) => store.mark_failed(d.id, why).await?,
+        _ => {}
+    }
     let span = tracing::info_span!("delivery", report = %d.report, period = %d.period, key = %format!("{}/{}", d.channel, d.recipient), id = d.id);
     match (&settled, outcome) {
         (Settled::Failed(why), _) => {
@@ -836,12 +852,6 @@ async fn record(plan: &Plan, store: &Store, d: &Delivery, outcome: &Outcome) -> 
             span.in_scope(|| tracing::info!(attempt = d.attempts + 1, error = %error, "delivery will be retried"))
         }
         _ => span.in_scope(|| tracing::info!(attempt = d.attempts + 1, "delivered")),
-    }
-    match (&settled, next, outcome) {
-        (Settled::Sent, _, Outcome::Sent { remote_id }) => store.mark_sent(d.id, remote_id, Utc::now()).await?,
-        (Settled::Retry, Some(next), Outcome::Retry { error, .. }) => store.mark_retry(d.id, error, next).await?,
-        (Settled::Failed(why), _, _) => store.mark_failed(d.id, why).await?,
-        _ => {}
     }
     Ok(settled)
 }

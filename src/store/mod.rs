@@ -20,6 +20,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ fn err(what: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 #[derive(Clone)]
 pub struct Store {
     db: Db,
+    /// When this process last looked for leases of dead local processes (ms since epoch).
+    leases_checked_ms: Arc<AtomicI64>,
 }
 
 #[derive(Clone)]
@@ -74,7 +78,7 @@ impl Dialect {
             Dialect::Sqlite => Cow::Owned(
                 pg.replace("GREATEST(", "max(")
                     .replace(" FOR UPDATE SKIP LOCKED", "")
-                    .replace(" FOR UPDATE", ""),
+                    .replace(" FOR NO KEY UPDATE", ""),
             ),
         }
     }
@@ -227,7 +231,7 @@ impl Store {
             .run(&pool)
             .await
             .map_err(migration_error)?;
-        Ok(Store { db: Db::Sqlite(pool) })
+        Ok(Store::with(Db::Sqlite(pool)))
     }
 
     /// Connects to the Postgres database at `url` (password from `PGPASSWORD` or
@@ -235,9 +239,10 @@ impl Store {
     /// the migrator's advisory lock.
     pub async fn open_postgres(url: &str) -> Result<Store, StoreError> {
         let options = PgConnectOptions::from_str(url).map_err(err("open"))?;
+        // 8 connections: hundreds of runs due at one second share them; three replicas
+        // stay far below Postgres' default of 100.
         let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(8)
             .connect_with(options)
             .await
             .map_err(err("connect"))?;
@@ -245,7 +250,14 @@ impl Store {
             .run(&pool)
             .await
             .map_err(migration_error)?;
-        Ok(Store { db: Db::Postgres(pool) })
+        Ok(Store::with(Db::Postgres(pool)))
+    }
+
+    fn with(db: Db) -> Store {
+        Store {
+            db,
+            leases_checked_ms: Arc::new(AtomicI64::new(0)),
+        }
     }
 
     fn dialect(&self) -> Dialect {
@@ -270,7 +282,7 @@ impl Store {
     ) -> Result<Claim, StoreError> {
         let latest_sql = self.sql(
             "SELECT id, status, generation, started_at, owner FROM runs WHERE report = $1 AND period = $2 \
-             ORDER BY generation DESC LIMIT 1 FOR UPDATE",
+             ORDER BY generation DESC LIMIT 1 FOR NO KEY UPDATE",
         );
         let begin = self.dialect().begin();
         on_pool!(self, pool => {
@@ -394,6 +406,31 @@ impl Store {
         deliveries: &[NewDelivery],
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        self.record_deliveries(run_id, shared, deliveries, None, now).await
+    }
+
+    /// Records a run's deliveries and marks it done with its fingerprint, in one
+    /// transaction: a preparer killed between the two cannot leave a sent run `running`.
+    pub async fn record_run(
+        &self,
+        run_id: i64,
+        shared: &[(String, String)],
+        deliveries: &[NewDelivery],
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.record_deliveries(run_id, shared, deliveries, Some(fingerprint), now)
+            .await
+    }
+
+    async fn record_deliveries(
+        &self,
+        run_id: i64,
+        shared: &[(String, String)],
+        deliveries: &[NewDelivery],
+        done_with: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
         let begin = self.dialect().begin();
         let now = timestamp(now);
         on_pool!(self, pool => {
@@ -428,6 +465,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(err("add deliveries"))?;
+            }
+            if let Some(fp) = done_with {
+                sqlx::query("UPDATE runs SET status = 'done', fingerprint = $1, finished_at = $2 WHERE id = $3")
+                    .bind(fp)
+                    .bind(&now)
+                    .bind(run_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(err("add deliveries"))?;
             }
             tx.commit().await.map_err(err("add deliveries"))?;
         });
@@ -500,7 +546,25 @@ impl Store {
     /// Ends the leases held by processes of this host that no longer run, so their
     /// deliveries are taken up at once (other hosts' leases end with time).
     async fn release_dead_local_leases(&self) -> Result<(), StoreError> {
+        // At most once a second per process: hundreds of runs lease at the same moment,
+        // and a holder dies rarely.
+        let now_ms = Utc::now().timestamp_millis();
+        let last = self.leases_checked_ms.load(Ordering::Relaxed);
+        if now_ms - last < 1000
+            || self
+                .leases_checked_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(());
+        }
         let host = host_name();
+        // Rows another replica is releasing (or leasing) right now are skipped, not waited
+        // for: two releasers locking the same rows in different orders would deadlock.
+        let release = self.sql(
+            "UPDATE deliveries SET lease_until = '0000-01-01T00:00:00.000Z' WHERE id IN ( \
+               SELECT id FROM deliveries WHERE status = 'sending' AND lease_owner = $1 FOR UPDATE SKIP LOCKED)",
+        );
         on_pool!(self, pool => {
             let owners: Vec<String> = sqlx::query_scalar(
                 "SELECT DISTINCT lease_owner FROM deliveries WHERE status = 'sending' AND lease_owner LIKE $1",
@@ -511,9 +575,7 @@ impl Store {
             .map_err(err("leases"))?;
             for owner in owners {
                 if is_dead_local_process(&owner) {
-                    sqlx::query(
-                        "UPDATE deliveries SET lease_until = '0000-01-01T00:00:00.000Z' WHERE status = 'sending' AND lease_owner = $1",
-                    )
+                    sqlx::query(&release)
                     .bind(&owner)
                     .execute(pool)
                     .await
@@ -527,6 +589,9 @@ impl Store {
     /// When the next delivery (of one run, or all) becomes due: its retry time, or the end
     /// of a lease held by a process that may have died. `None` when nothing is left.
     pub async fn next_due(&self, run_id: Option<i64>) -> Result<Option<DateTime<Utc>>, StoreError> {
+        // A lease of a dead process of this host is due now, not when it runs out: a
+        // replica started in place of a killed one sends what that one held at once.
+        self.release_dead_local_leases().await?;
         let sql = self.sql(
             "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE GREATEST(next_attempt_at, lease_until) END) \
              FROM deliveries WHERE status IN ('pending', 'sending') AND ($1 IS NULL OR run_id = $1)",

@@ -20,6 +20,7 @@ mod hostile;
 mod preview_cli;
 mod properties;
 mod render;
+mod replicas;
 mod schedule_cli;
 mod smtp;
 mod sources;
