@@ -461,6 +461,15 @@ async fn retry_failed_sends_again_what_failed_once_the_cause_is_fixed() {
 
 #[tokio::test]
 async fn two_processes_retrying_at_once_send_each_delivery_once() {
+    two_processes_retrying_at_once(vec![]).await;
+}
+
+#[tokio::test]
+async fn two_processes_retrying_at_once_send_each_delivery_once_with_the_log_in_postgres() {
+    two_processes_retrying_at_once(vec![("GOALPOST_TEST_STORE", fresh_postgres_database().await)]).await;
+}
+
+async fn two_processes_retrying_at_once(store_env: Vec<(&'static str, String)>) {
     let server = MockServer::start().await;
     // First a 500 (the delivery stays pending), then slow 200s while two `retry`s race.
     Mock::given(method("POST"))
@@ -478,7 +487,8 @@ async fn two_processes_retrying_at_once_send_each_delivery_once() {
         .await;
     let cfg = slack_config().replace("wait: 20s", "wait: 0s");
     let ws = workspace(&cfg, &[("data.csv", DATA)]);
-    let env = vec![("TEST_SLACK_URL", format!("{}/hook", server.uri()))];
+    let mut env = vec![("TEST_SLACK_URL", format!("{}/hook", server.uri()))];
+    env.extend(store_env.clone());
     let out = send_async(ws.path().to_path_buf(), env.clone()).await;
     assert_eq!(out.status.code(), Some(3), "left pending: {}", stdout_of(&out));
     tokio::time::sleep(Duration::from_millis(300)).await; // past the first backoff
@@ -508,7 +518,7 @@ async fn two_processes_retrying_at_once_send_each_delivery_once() {
         2,
         "one 500, then exactly one 200"
     );
-    assert_eq!(history(ws.path())[0]["status"], "sent");
+    assert_eq!(history_in(ws.path(), &store_env)[0]["status"], "sent");
 }
 
 #[tokio::test]
