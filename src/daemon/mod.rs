@@ -712,6 +712,12 @@ fn period_key(spec: &ReportSpec, plan: &Plan, tz: chrono_tz::Tz, at: DateTime<Ut
         .key()
 }
 
+/// Runs being computed, rendered and delivered at once in this process. When thousands of
+/// reports fall due at the same second, the rest wait their turn (already counted as
+/// started, so fire latency stays the scheduler's): memory stays bounded and each run gets
+/// the CPU in turn instead of all finishing late together.
+static RUN_SLOTS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(32);
+
 /// How often a run claimed by another replica, and not yet recorded, is looked at again.
 const RECHECK_CLAIM: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -722,7 +728,8 @@ async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clo
     let period = spec
         .period
         .resolve(fire.at.with_timezone(&tz).date_naive(), plan.week_start);
-    let as_of = AsOf::at(fire.at, plan.timezone);
+    // Judged on the report's own calendar, like its period.
+    let as_of = AsOf::at(fire.at, tz);
     let key = fire.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let span = info_span!("run", report = %spec.id, period = %period.key(), key = %key, catch_up = fire.catch_up);
     async move {
@@ -733,8 +740,13 @@ async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clo
             metrics::observe("goalpost_fire_latency_seconds", &[], latency_ms as f64 / 1000.0);
             info!(latency_ms, "run started");
         }
+        let mut work = std::time::Duration::ZERO;
         let result = if spec.alert {
-            run_alert(plan, store, spec, period, as_of, fire.at).await
+            let _slot = RUN_SLOTS.acquire().await.expect("never closed");
+            let began = std::time::Instant::now();
+            let r = run_alert(plan, store, spec, period, as_of, fire.at).await;
+            work = began.elapsed();
+            r
         } else {
             let opts = SendOptions {
                 force: false,
@@ -742,7 +754,12 @@ async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clo
                 as_of,
             };
             loop {
-                match deliver::send_report(plan, store, spec, period, &opts).await {
+                let slot = RUN_SLOTS.acquire().await.expect("never closed");
+                let began = std::time::Instant::now();
+                let sent = deliver::send_report(plan, store, spec, period, &opts).await;
+                work += began.elapsed();
+                drop(slot);
+                match sent {
                     // Another replica is preparing this run: it is not done until that one
                     // records it, so the mark stays; ask again soon (a preparer of this host
                     // that died is seen at once) and at the latest when it is presumed dead.
@@ -772,10 +789,14 @@ async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clo
                     &[("report", &spec.id), ("outcome", outcome)],
                     1.0,
                 );
+                let work_ms = work.as_millis() as u64;
                 if undelivered > 0 {
-                    warn!(outcome, undelivered, "run done; some deliveries failed or are pending");
+                    warn!(
+                        outcome,
+                        undelivered, work_ms, "run done; some deliveries failed or are pending"
+                    );
                 } else {
-                    info!(outcome, "run done");
+                    info!(outcome, work_ms, "run done");
                 }
                 undelivered == 0
             }

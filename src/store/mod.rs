@@ -486,13 +486,16 @@ impl Store {
         let now = timestamp(Utc::now());
         let sql = format!(
             "SELECT {DELIVERY_COLUMNS} FROM {DELIVERY_FROM} \
-             WHERE (d.status = 'pending' OR (d.status = 'sending' AND d.lease_until < $1)) AND ($2 IS NULL OR d.run_id = $2) \
-             ORDER BY d.next_attempt_at, d.id"
+             WHERE (d.status = 'pending' OR (d.status = 'sending' AND d.lease_until < $1)) {} \
+             ORDER BY d.next_attempt_at, d.id",
+            of_run(run_id, "d.run_id = $2")
         );
         on_pool!(self, pool => {
-            let rows = sqlx::query(&sql)
-                .bind(&now)
-                .bind(run_id)
+            let mut q = sqlx::query(&sql).bind(&now);
+            if let Some(r) = run_id {
+                q = q.bind(r);
+            }
+            let rows = q
                 .fetch_all(pool)
                 .await
                 .map_err(err("read pending"))?;
@@ -513,21 +516,30 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         self.release_dead_local_leases().await?;
         let now = timestamp(now);
-        let lease_sql = self.sql(
+        let lease_sql = self.sql(if run_id.is_some() {
             "UPDATE deliveries SET status = 'sending', lease_until = $1, lease_owner = $2 WHERE id IN ( \
                SELECT id FROM deliveries \
                WHERE (status = 'pending' OR (status = 'sending' AND lease_until < $3)) AND next_attempt_at <= $3 \
-                 AND ($4 IS NULL OR run_id = $4) \
-               ORDER BY next_attempt_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
-             RETURNING id",
-        );
+                 AND run_id = $5 \
+               ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id"
+        } else {
+            "UPDATE deliveries SET status = 'sending', lease_until = $1, lease_owner = $2 WHERE id IN ( \
+               SELECT id FROM deliveries \
+               WHERE (status = 'pending' OR (status = 'sending' AND lease_until < $3)) AND next_attempt_at <= $3 \
+               ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+             RETURNING id"
+        });
         on_pool!(self, pool => {
-            let ids: Vec<i64> = sqlx::query_scalar(&lease_sql)
+            let mut q = sqlx::query_scalar(&lease_sql)
                 .bind(timestamp(until))
                 .bind(lease_owner())
                 .bind(&now)
-                .bind(run_id)
-                .bind(limit)
+                .bind(limit);
+            if let Some(r) = run_id {
+                q = q.bind(r);
+            }
+            let ids: Vec<i64> = q
                 .fetch_all(pool)
                 .await
                 .map_err(err("lease"))?;
@@ -592,15 +604,20 @@ impl Store {
         // A lease of a dead process of this host is due now, not when it runs out: a
         // replica started in place of a killed one sends what that one held at once.
         self.release_dead_local_leases().await?;
-        let sql = self.sql(
+        let sql = self.sql(if run_id.is_some() {
             "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE GREATEST(next_attempt_at, lease_until) END) \
-             FROM deliveries WHERE status IN ('pending', 'sending') AND ($1 IS NULL OR run_id = $1)",
-        );
-        let t: Option<String> = on_pool!(self, pool => sqlx::query_scalar(&sql)
-            .bind(run_id)
-            .fetch_one(pool)
-            .await
-            .map_err(err("next due"))?);
+             FROM deliveries WHERE status IN ('pending', 'sending') AND run_id = $1"
+        } else {
+            "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE GREATEST(next_attempt_at, lease_until) END) \
+             FROM deliveries WHERE status IN ('pending', 'sending')"
+        });
+        let t: Option<String> = on_pool!(self, pool => {
+            let mut q = sqlx::query_scalar(&sql);
+            if let Some(r) = run_id {
+                q = q.bind(r);
+            }
+            q.fetch_one(pool).await.map_err(err("next due"))?
+        });
         Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
             .map(|t| t.with_timezone(&Utc)))
     }
@@ -713,6 +730,11 @@ fn started_at_plus(started: &str, d: chrono::Duration) -> Option<DateTime<Utc>> 
     DateTime::parse_from_rfc3339(started)
         .ok()
         .map(|t| t.with_timezone(&Utc) + d)
+}
+
+/// The clause that keeps one run's rows (`clause` binds the run id), or none for all runs.
+fn of_run(run_id: Option<i64>, clause: &str) -> String {
+    run_id.map_or(String::new(), |_| format!("AND {clause}"))
 }
 
 fn migration_error(e: sqlx::migrate::MigrateError) -> StoreError {

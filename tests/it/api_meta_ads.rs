@@ -171,3 +171,27 @@ async fn a_missing_token_variable_and_a_non_number_are_named() {
     let note = goal(&model, "spend")["note"].as_str().unwrap();
     assert!(note.contains("row 1: `spend` is `n/a`, not a number"), "{note}");
 }
+
+#[tokio::test]
+async fn a_next_page_link_to_another_host_is_not_followed_with_the_token() {
+    let server = MockServer::start().await;
+    let elsewhere = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(answer(&elsewhere, 200, "insights-page2.json"))
+        .mount(&elsewhere)
+        .await;
+    // Page one's `paging.next` names the other server (another port: another origin).
+    Mock::given(method("GET"))
+        .and(path(INSIGHTS))
+        .respond_with(answer(&elsewhere, 200, "insights-page1.json"))
+        .mount(&server)
+        .await;
+    let (code, model, err) = preview(&workspace_for(&server, "META_TOKEN_ELSEWHERE"), "META_TOKEN_ELSEWHERE");
+    assert_eq!(code, Some(2), "the source failed: {err}");
+    assert!(err.contains("next-page link points to another host"), "{err}");
+    assert_eq!(goal(&model, "leads")["status"], "no_data");
+    assert!(
+        elsewhere.received_requests().await.unwrap().is_empty(),
+        "the token went elsewhere"
+    );
+}

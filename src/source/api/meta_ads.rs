@@ -95,7 +95,16 @@ pub async fn fetch(id: &str, spec: &MetaAdsSpec, req: &FetchRequest) -> Result<F
                 .await?;
             read_page(id, spec, &page, req, dims, (start, end), &mut frame)?;
             match page["paging"]["next"].as_str() {
-                Some(url) if !url.is_empty() => next = Some(url.to_string()),
+                Some(url) if !url.is_empty() => {
+                    // The token goes with the request: only to the host it was meant for.
+                    if !same_origin(url, &first) {
+                        return Err(SourceError::unavailable(
+                            id,
+                            "the API's next-page link points to another host; not followed (the token would go with it)",
+                        ));
+                    }
+                    next = Some(url.to_string())
+                }
                 _ => break,
             }
         }
@@ -222,7 +231,7 @@ fn regain_access(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
         collect_regain(&json, &mut found);
         minutes = found.into_iter().chain(minutes).max();
     }
-    minutes.map(|m| Duration::from_secs((m * 60).clamp(1, 3600)))
+    minutes.map(|m| Duration::from_secs(m.saturating_mul(60).clamp(1, 3600)))
 }
 
 fn collect_regain(v: &Value, out: &mut Vec<u64>) {
@@ -278,4 +287,12 @@ pub fn fuzz(body: &Value, raw: &str) {
         headers.insert("x-business-use-case-usage", v);
     }
     let _ = classify(StatusCode::BAD_REQUEST, &headers, raw);
+}
+
+/// Whether two URLs share scheme, host and port.
+fn same_origin(a: &str, b: &str) -> bool {
+    match (url::Url::parse(a), url::Url::parse(b)) {
+        (Ok(a), Ok(b)) => a.origin() == b.origin(),
+        _ => false,
+    }
 }

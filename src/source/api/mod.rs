@@ -19,6 +19,10 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The longest wait a server may ask for between two tries of one fetch: a report waits
+/// that long at most, then goes out with the source marked unavailable.
+const MAX_SERVER_WAIT: Duration = Duration::from_secs(300);
+
 /// How a source's HTTP calls behave (from its config).
 #[derive(Debug, Clone)]
 pub struct HttpPolicy {
@@ -142,13 +146,25 @@ impl Api {
             .with_jitter();
         once.retry(backoff)
             .when(|a: &Attempt| a.retryable)
-            // The server's hint wins over our own schedule, within the same number of tries.
-            .adjust(|a: &Attempt, planned| planned.map(|d| a.after.unwrap_or(d)))
+            // The server's hint wins over our own schedule, within the same number of tries;
+            // a hint longer than a report can wait ends the tries at once (said below).
+            .adjust(|a: &Attempt, planned| match a.after {
+                Some(hint) if hint > MAX_SERVER_WAIT => None,
+                Some(hint) => planned.map(|_| hint),
+                None => planned,
+            })
             .notify(|a: &Attempt, wait| {
                 tracing::info!(source, wait_ms = wait.as_millis() as u64, "retrying: {}", a.message)
             })
             .await
-            .map_err(|a| {
+            .map_err(|mut a| {
+                if let Some(hint) = a.after.filter(|h| *h > MAX_SERVER_WAIT) {
+                    a.message = format!(
+                        "{} (the API asks to wait {} minutes, longer than a report waits; it is asked again at the next run)",
+                        a.message,
+                        hint.as_secs().div_ceil(60)
+                    );
+                }
                 if a.auth {
                     SourceError::config(source, a.message)
                 } else {
