@@ -33,6 +33,8 @@ pub struct Plan {
     pub funnels: IndexMap<String, Funnel>,
     pub reports: IndexMap<String, ReportSpec>,
     pub channels: IndexMap<String, ChannelSpec>,
+    /// The compiled templates, built on first use (see `RendererCache`).
+    pub renderer: crate::report::render::RendererCache,
 }
 
 /// Where the delivery log lives. A Postgres URL never holds a password (the reader refuses

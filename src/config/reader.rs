@@ -295,6 +295,7 @@ impl Reader<'_> {
             funnels,
             reports,
             channels,
+            renderer: Default::default(),
         })
     }
 

@@ -169,7 +169,7 @@ struct Rendered {
 }
 
 fn render(plan: &Plan, spec: &ReportSpec, m: &ReportModel) -> Result<Rendered, SendError> {
-    let renderer = Renderer::for_plan(plan).map_err(|e| SendError::Render(e.to_string()))?;
+    let renderer = Renderer::shared(plan).map_err(|e| SendError::Render(e.to_string()))?;
     let view = renderer.view(m, spec.max_goals);
     let (html, text) = renderer
         .email(&view, spec.charts)
