@@ -406,3 +406,41 @@ async fn check_sources_asks_each_source_a_tiny_query_and_names_the_problem() {
         assert!(text.contains(s), "{text}");
     }
 }
+
+#[tokio::test]
+async fn sources_on_the_same_property_share_its_rate_limit() {
+    let server = google().await;
+    let times = Times::default();
+    Mock::given(method("POST"))
+        .and(path(REPORT))
+        .respond_with(Timed(json("run-report-empty.json"), times.clone()))
+        .mount(&server)
+        .await;
+    // Three sources asking different things of one property, each allowed 1 request/s:
+    // together they may make 1 a second, not 3 at once.
+    let mut yaml = String::from("timezone: UTC\nsources:\n");
+    for id in ["a", "b", "c"] {
+        yaml.push_str(&format!(
+            "  ga_{id}: {{ type: ga4, property: \"123456\", credentials_file: key.json, preset: ga4_channels, \
+             base_url: {uri}, token_url: {uri}/token, max_per_second: 1 }}\n",
+            uri = server.uri()
+        ));
+    }
+    yaml.push_str(
+        "metrics:\n  sessions: ga_a.sessions\n  users: ga_b.users\n  new_users: ga_c.new_users\n\
+         goals:\n  s: { kpi: sessions, target: { at_least: 1 } }\n  u: { kpi: users, target: { at_least: 1 } }\n  \
+         n: { kpi: new_users, target: { at_least: 1 } }\nreports:\n  r: { period: previous_month, goals: [s, u, n] }\n",
+    );
+    let ws = workspace(&yaml, &[("key.json", &service_account_key())]);
+    let (code, _, err) = preview(&ws);
+    assert_eq!(code, Some(0), "{err}");
+    let mut t = times.lock().unwrap().clone();
+    t.sort();
+    assert!(t.len() >= 3, "at least one request per source: {}", t.len());
+    let spread = t[t.len() - 1] - t[0];
+    assert!(
+        spread >= Duration::from_millis(900) * (t.len() as u32 - 1),
+        "{} requests in {spread:?}: the property's limit was not shared",
+        t.len()
+    );
+}

@@ -72,7 +72,7 @@ pub async fn fetch(id: &str, spec: &Ga4Spec, req: &FetchRequest) -> Result<Frame
     if metrics.is_empty() {
         return Ok(frame);
     }
-    let api = Api::new(spec.http.clone());
+    let api = Api::for_account(spec.http.clone(), &format!("ga4:{}", spec.property));
     let token =
         google_auth::access_token(id, &spec.credentials, spec.token_url.as_deref(), SCOPE, api.client()).await?;
     let url = format!(

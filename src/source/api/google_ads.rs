@@ -57,7 +57,7 @@ pub async fn fetch(id: &str, spec: &GoogleAdsSpec, req: &FetchRequest) -> Result
         return Ok(frame);
     }
     let by_campaign = req.dimensions.iter().any(|d| d == "campaign");
-    let api = Api::new(spec.http.clone());
+    let api = Api::for_account(spec.http.clone(), &format!("google_ads:{}", spec.customer_id));
     let creds = spec.credentials.clone();
     let token = google_auth::access_token(id, &creds, spec.token_url.as_deref(), SCOPE, api.client()).await?;
     let developer_token = match &spec.developer_token_env {

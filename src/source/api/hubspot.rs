@@ -107,7 +107,7 @@ pub async fn fetch(id: &str, spec: &HubSpotSpec, req: &FetchRequest) -> Result<F
             ),
         )
     })?;
-    let api = Api::new(spec.http.clone());
+    let api = Api::for_account(spec.http.clone(), &format!("hubspot:{}", spec.token_env));
     // (day, field index) → value. Every day searched gets a row: a search that found no
     // record on a day means zero that day, not "no data".
     let mut cells: BTreeMap<NaiveDate, Vec<f64>> = BTreeMap::new();

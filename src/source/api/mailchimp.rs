@@ -74,7 +74,7 @@ pub async fn fetch(id: &str, spec: &MailchimpSpec, req: &FetchRequest) -> Result
         })?,
     };
     let url = format!("{}/{}/reports", base.trim_end_matches('/'), spec.api_version);
-    let api = Api::new(spec.http.clone());
+    let api = Api::for_account(spec.http.clone(), &format!("mailchimp:{}", spec.api_key_env));
     for (start, end) in merge_ranges(&req.ranges) {
         // Wide by a day each side: send times are instants, the days are the config's.
         let since = crate::period::local_midnight(spec.timezone, start).to_rfc3339();

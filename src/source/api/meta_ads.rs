@@ -61,7 +61,7 @@ pub async fn fetch(id: &str, spec: &MetaAdsSpec, req: &FetchRequest) -> Result<F
     let dims = dimensions(&spec.level);
     let mut fields: Vec<&str> = dims.iter().map(|(_, api)| *api).collect();
     fields.extend(["spend", "impressions", "clicks", "actions", "action_values"]);
-    let api = Api::new(spec.http.clone());
+    let api = Api::for_account(spec.http.clone(), &format!("meta:{}", spec.account));
     let first = format!(
         "{}/{}/act_{}/insights",
         spec.base_url.trim_end_matches('/'),

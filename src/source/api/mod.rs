@@ -84,18 +84,34 @@ pub struct Api {
     limiter: Option<Arc<DefaultDirectRateLimiter>>,
 }
 
+/// The rate limiter of one account of one API, shared by every fetch of this process: two
+/// sources, or two reports running at once, on the same account share its quota instead of
+/// each spending it in full.
+fn shared_limiter(account: &str, per_second: u32) -> Option<Arc<DefaultDirectRateLimiter>> {
+    type Limiters = std::sync::Mutex<std::collections::HashMap<String, Arc<DefaultDirectRateLimiter>>>;
+    static LIMITERS: std::sync::OnceLock<Limiters> = std::sync::OnceLock::new();
+    let n = NonZeroU32::new(per_second)?;
+    let mut all = LIMITERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    Some(
+        all.entry(format!("{account}@{per_second}/s"))
+            .or_insert_with(|| Arc::new(RateLimiter::direct(Quota::per_second(n))))
+            .clone(),
+    )
+}
+
 impl Api {
-    pub fn new(policy: HttpPolicy) -> Api {
+    /// A client for `account` (e.g. `ga4:properties/123`): its rate limit is the account's.
+    pub fn for_account(policy: HttpPolicy, account: &str) -> Api {
         let client = reqwest::Client::builder()
             .timeout(policy.timeout)
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("goalpost/", env!("CARGO_PKG_VERSION")))
             .build()
             .expect("an HTTP client");
-        let limiter = policy
-            .per_second
-            .and_then(NonZeroU32::new)
-            .map(|n| Arc::new(RateLimiter::direct(Quota::per_second(n))));
+        let limiter = policy.per_second.and_then(|n| shared_limiter(account, n));
         Api {
             client,
             policy,

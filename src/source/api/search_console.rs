@@ -39,7 +39,7 @@ pub async fn fetch(id: &str, spec: &SearchConsoleSpec, req: &FetchRequest) -> Re
     if req.fields.is_empty() {
         return Ok(frame);
     }
-    let api = Api::new(spec.http.clone());
+    let api = Api::for_account(spec.http.clone(), &format!("search_console:{}", spec.site));
     let token =
         google_auth::access_token(id, &spec.credentials, spec.token_url.as_deref(), SCOPE, api.client()).await?;
     let site: String = url::form_urlencoded::byte_serialize(spec.site.as_bytes()).collect();
