@@ -126,6 +126,88 @@ async fn in_new_york_spring_forward_a_report_due_in_the_gap_fires_once_right_aft
 }
 
 #[tokio::test]
+async fn on_lord_howe_island_half_hour_shifts_fire_once_after_the_gap_and_once_in_the_repeat() {
+    let ws = workspace(
+        &config(
+            "Australia/Lord_Howe",
+            "  gap: { period: yesterday, goals: [leads], channels: [box], schedule: \"15 2 * * *\" }\n  \
+             twice: { period: yesterday, goals: [leads], channels: [box], schedule: \"45 1 * * *\" }\n",
+            "",
+        ),
+        &[("data.csv", DATA)],
+    );
+    let zone: chrono_tz::Tz = "Australia/Lord_Howe".parse().unwrap();
+    local(async {
+        // Fall back on 2026-04-05: 02:00 (+11:00) becomes 01:30 (+10:30); 01:45 happens twice.
+        let mut d = Daemon::start(opts(ws.path()), Clock::manual(t("2026-04-04T12:00:00+11:00")))
+            .await
+            .unwrap();
+        d.start_up().await;
+        d.run_until(t("2026-04-06T12:00:00+10:30")).await;
+        assert_eq!(
+            fired(&d, "twice", zone),
+            ["2026-04-05T01:45:00+11:00", "2026-04-06T01:45:00+10:30"]
+        );
+    })
+    .await;
+    // A store of its own: the first one's marks would make up the months in between.
+    let ws = workspace(
+        &std::fs::read_to_string(ws.path().join("goalpost.yaml")).unwrap(),
+        &[("data.csv", DATA)],
+    );
+    local(async {
+        // Spring forward on 2026-10-04: 02:00 (+10:30) becomes 02:30 (+11:00); 02:15 never is.
+        let mut d = Daemon::start(opts(ws.path()), Clock::manual(t("2026-10-03T00:00:00+10:30")))
+            .await
+            .unwrap();
+        d.start_up().await;
+        d.run_until(t("2026-10-05T12:00:00+11:00")).await;
+        assert_eq!(
+            fired(&d, "gap", zone),
+            [
+                "2026-10-03T02:15:00+10:30",
+                "2026-10-04T02:30:00+11:00",
+                "2026-10-05T02:15:00+11:00"
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn in_riyadh_without_daylight_saving_a_daily_report_fires_at_its_hour_every_day() {
+    let ws = workspace(
+        &config(
+            "Asia/Riyadh",
+            "  daily: { period: yesterday, goals: [leads], channels: [box], schedule: \"0 9 * * *\" }\n",
+            "",
+        ),
+        &[("data.csv", DATA)],
+    );
+    local(async {
+        let mut d = Daemon::start(opts(ws.path()), Clock::manual(t("2026-10-24T12:00:00+03:00")))
+            .await
+            .unwrap();
+        d.start_up().await;
+        d.run_until(t("2026-10-27T12:00:00+03:00")).await;
+        let zone: chrono_tz::Tz = "Asia/Riyadh".parse().unwrap();
+        assert_eq!(
+            fired(&d, "daily", zone),
+            [
+                "2026-10-25T09:00:00+03:00",
+                "2026-10-26T09:00:00+03:00",
+                "2026-10-27T09:00:00+03:00"
+            ]
+        );
+    })
+    .await;
+    assert_eq!(
+        sent(ws.path(), "daily"),
+        ["2026-10-24-g0.eml", "2026-10-25-g0.eml", "2026-10-26-g0.eml"]
+    );
+}
+
+#[tokio::test]
 async fn after_a_gap_of_several_periods_each_missed_period_runs_once_within_the_window() {
     let ws = workspace(
         &config(
