@@ -394,6 +394,49 @@ async fn an_alert_sends_only_when_a_goal_gets_worse_and_then_stays_quiet() {
 }
 
 #[tokio::test]
+async fn on_shutdown_a_delivery_that_finishes_within_the_grace_period_is_sent_and_recorded() {
+    let slowish = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_millis(700)))
+        .mount(&slowish)
+        .await;
+    let ws = workspace(
+        &hook_config(
+            "DAEMON_TEST_GRACE_URL",
+            "daemon: { shutdown_grace: 5s }",
+            "  daily: { period: yesterday, goals: [leads], channels: [hook], schedule: \"0 6 * * *\" }\n",
+        ),
+        &[("data.csv", DATA)],
+    );
+    std::env::set_var("DAEMON_TEST_GRACE_URL", slowish.uri());
+    let o = Options {
+        now: true,
+        ..opts(ws.path())
+    };
+    local(async {
+        let mut d = Daemon::start(o, Clock::manual(t("2026-10-26T12:00:00Z")))
+            .await
+            .unwrap();
+        d.start_up().await;
+        let (_tx, rx) = tokio::sync::mpsc::channel(1);
+        let started = std::time::Instant::now();
+        // The stop comes while the webhook is still answering.
+        d.serve(rx, tokio::time::sleep(Duration::from_millis(200))).await;
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(500),
+            "it waited for the delivery: {took:?}"
+        );
+        assert!(took < Duration::from_secs(4), "and not for the whole grace: {took:?}");
+    })
+    .await;
+    assert_eq!(slowish.received_requests().await.unwrap().len(), 1);
+    let rows = crate::delivery::history(ws.path());
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "sent", "{rows:?}");
+}
+
+#[tokio::test]
 async fn on_shutdown_a_delivery_still_in_flight_after_the_grace_period_is_left_pending_and_sent_on_the_next_start() {
     let slow = MockServer::start().await;
     Mock::given(method("POST"))
