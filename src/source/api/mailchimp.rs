@@ -148,6 +148,10 @@ fn read_reports(
             let x = match v {
                 Value::Null => f64::NAN,
                 Value::Number(x) => x.as_f64().unwrap_or(f64::NAN),
+                // A proxy or an older export may quote numbers: read them, don't fail the source.
+                Value::String(t) if t.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
+                    t.trim().parse().expect("checked")
+                }
                 other => {
                     return Err(SourceError::data(
                         id,
