@@ -444,3 +444,55 @@ async fn sources_on_the_same_property_share_its_rate_limit() {
         t.len()
     );
 }
+
+#[tokio::test]
+async fn a_failed_source_still_sends_the_report_and_tells_the_operator_on_the_failure_channel() {
+    let server = google().await;
+    Mock::given(method("POST"))
+        .and(path(REPORT))
+        .respond_with(error(403, "error-403.json"))
+        .mount(&server)
+        .await;
+    let ws = workspace_for(&server);
+    let yaml = std::fs::read_to_string(ws.path().join("goalpost.yaml"))
+        .unwrap()
+        .replace(
+            "    breakdowns: [{ kpi: sessions, by: channel }]\n",
+            "    breakdowns: [{ kpi: sessions, by: channel }]\n    channels: [box]\n\
+         on_failure: ops\nchannels:\n  box: { type: outbox, path: outbox }\n  ops: { type: outbox, path: failures }\n",
+        );
+    std::fs::write(ws.path().join("goalpost.yaml"), yaml).unwrap();
+    let out = goalpost(ws.path())
+        .args(["send", "r", "--as-of", "2026-11-02", "--config", "goalpost.yaml"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}{}", stdout_of(&out), stderr_of(&out));
+    let report = std::fs::read_to_string(ws.path().join("outbox/r/2026-10-g0.json")).unwrap();
+    assert!(report.contains("data unavailable"), "{report}");
+    let notices: Vec<String> = walk(&ws.path().join("failures"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "txt"))
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect();
+    assert_eq!(
+        notices.len(),
+        1,
+        "one notice for the failed source: {:?}",
+        walk(ws.path())
+    );
+    assert!(notices[0].contains("source ga failed"), "{}", notices[0]);
+    assert!(notices[0].contains("Viewer of the property"), "{}", notices[0]);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
