@@ -105,53 +105,43 @@ fn the_data_centre_comes_from_the_key() {
     assert_eq!(goalpost::source::api::mailchimp::base_url_for("no-data-centre-"), None);
 }
 
+/// A fixture page with one piece of it replaced.
+fn edited(name: &str, from: &str, to: &str) -> ResponseTemplate {
+    let body = std::fs::read_to_string(repo().join("tests/fixtures/mailchimp").join(name))
+        .unwrap()
+        .replace(from, to);
+    ResponseTemplate::new(200).set_body_raw(body, "application/json")
+}
+
+async fn serve_pages(server: &MockServer, page1: ResponseTemplate, page2: ResponseTemplate) {
+    server.reset().await;
+    for (offset, page) in [("0", page1), ("2", page2)] {
+        Mock::given(method("GET"))
+            .and(path("/3.0/reports"))
+            .and(query_param("offset", offset))
+            .respond_with(page)
+            .mount(server)
+            .await;
+    }
+}
+
 #[tokio::test]
 async fn a_count_sent_as_a_string_is_read_and_a_word_is_named() {
     let server = MockServer::start().await;
-    let quoted = std::fs::read_to_string(repo().join("tests/fixtures/mailchimp/reports-page2.json"))
-        .unwrap()
-        .replace("\"emails_sent\": 500", "\"emails_sent\": \"500\"");
-    Mock::given(method("GET"))
-        .and(path("/3.0/reports"))
-        .and(query_param("offset", "2"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(quoted, "application/json"))
-        .mount(&server)
-        .await;
-    let worded = std::fs::read_to_string(repo().join("tests/fixtures/mailchimp/reports-page1.json"))
-        .unwrap()
-        .replace("\"emails_sent\": 1000", "\"emails_sent\": \"a thousand\"");
-    Mock::given(method("GET"))
-        .and(path("/3.0/reports"))
-        .and(query_param("offset", "0"))
-        .respond_with(ResponseTemplate::new(200).set_body_raw(worded, "application/json"))
-        .mount(&server)
-        .await;
+    let quoted = || edited("reports-page2.json", "\"emails_sent\": 500", "\"emails_sent\": \"500\"");
+    let worded = edited(
+        "reports-page1.json",
+        "\"emails_sent\": 1000",
+        "\"emails_sent\": \"a thousand\"",
+    );
+    serve_pages(&server, worded, quoted()).await;
     let (code, model, err) = preview(&workspace_for(&server));
     assert_eq!(code, Some(2), "the source failed: {err}");
     assert!(err.contains("`emails_sent` is \"a thousand\", not a number"), "{err}");
     assert_eq!(goal(&model, "sent")["status"], "no_data");
 
     // With the word fixed, the quoted 500 counts like a number.
-    server.reset().await;
-    Mock::given(method("GET"))
-        .and(path("/3.0/reports"))
-        .and(query_param("offset", "2"))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_raw(
-                std::fs::read_to_string(repo().join("tests/fixtures/mailchimp/reports-page2.json"))
-                    .unwrap()
-                    .replace("\"emails_sent\": 500", "\"emails_sent\": \"500\""),
-                "application/json",
-            ),
-        )
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/3.0/reports"))
-        .and(query_param("offset", "0"))
-        .respond_with(answer(200, "reports-page1.json"))
-        .mount(&server)
-        .await;
+    serve_pages(&server, answer(200, "reports-page1.json"), quoted()).await;
     let (code, model, err) = preview(&workspace_for(&server));
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(goal(&model, "sent")["actual"], 3500.0);

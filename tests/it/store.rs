@@ -67,6 +67,16 @@ fn email_to(n: usize) -> Vec<NewDelivery> {
         .collect()
 }
 
+/// A new run of report `r` with `n` email deliveries recorded, pending.
+async fn recorded_run(store: &Store, n: usize) -> i64 {
+    let now = Utc::now();
+    let Claim::New(run) = store.claim_run("r", "2026-10", false, now).await.unwrap() else {
+        panic!("a new run")
+    };
+    store.add_deliveries(run, &shared(), &email_to(n), now).await.unwrap();
+    run
+}
+
 fn shared() -> Vec<(String, String)> {
     vec![("email".into(), "{\"kind\":\"email\"}".into())]
 }
@@ -136,11 +146,7 @@ async fn sixteen_handles_claiming_the_same_run_at_once_get_exactly_one_new_claim
 async fn handles_leasing_at_the_same_time_never_take_the_same_delivery() {
     for log in logs().await {
         let store = log.open().await;
-        let now = Utc::now();
-        let Claim::New(run) = store.claim_run("r", "2026-10", false, now).await.unwrap() else {
-            panic!()
-        };
-        store.add_deliveries(run, &shared(), &email_to(300), now).await.unwrap();
+        recorded_run(&store, 300).await;
         let mut senders = Vec::new();
         for _ in 0..4 {
             let s = log.open().await;
@@ -179,10 +185,7 @@ async fn a_lease_left_by_a_dead_process_of_this_host_is_taken_over_at_once() {
     for log in logs().await {
         let store = log.open().await;
         let now = Utc::now();
-        let Claim::New(run) = store.claim_run("r", "2026-10", false, now).await.unwrap() else {
-            panic!()
-        };
-        store.add_deliveries(run, &shared(), &email_to(2), now).await.unwrap();
+        recorded_run(&store, 2).await;
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
         // A process that no longer runs held both deliveries for another hour.
         let until = goalpost::store::timestamp(now + Duration::hours(1));
@@ -263,10 +266,7 @@ async fn retries_failures_and_requeues_are_recorded_and_due_at_their_time() {
     for log in logs().await {
         let store = log.open().await;
         let now = Utc::now();
-        let Claim::New(run) = store.claim_run("r", "2026-10", false, now).await.unwrap() else {
-            panic!()
-        };
-        store.add_deliveries(run, &shared(), &email_to(2), now).await.unwrap();
+        let run = recorded_run(&store, 2).await;
         let leased = store
             .lease_due(None, now, now + Duration::minutes(5), 10)
             .await
