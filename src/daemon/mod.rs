@@ -384,7 +384,11 @@ impl Daemon {
     fn spawn_run(&mut self, key: &JobKey, fires: Vec<Fire>, backlog: bool) {
         if self.running.contains(key) {
             warn!(client = %key.0, report = %key.1, scheduled = %fires[0].at, "previous run still going; this fire is skipped");
-            metrics::add("goalpost_overlaps_skipped_total", &[("report", &key.1)], 1.0);
+            metrics::add(
+                "goalpost_overlaps_skipped_total",
+                &[("client", &key.0), ("report", &key.1)],
+                1.0,
+            );
             return;
         }
         let Some((client, spec)) = self.spec(key) else { return };
@@ -420,7 +424,7 @@ impl Daemon {
             }
             let mut ok = true;
             for fire in fires {
-                ok &= run_fire(&plan, &store, &spec, fire, &clock).await;
+                ok &= run_fire(&key.0, &plan, &store, &spec, fire, &clock).await;
             }
             Done { key, ok }
         });
@@ -723,7 +727,7 @@ const RECHECK_CLAIM: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Runs one fire of a report: the period comes from the scheduled time in the report's
 /// zone, not from when the task got to it. Returns whether it went well.
-async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clock: &Clock) -> bool {
+async fn run_fire(client: &str, plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clock: &Clock) -> bool {
     let tz = spec.timezone.unwrap_or(plan.timezone);
     let period = spec
         .period
@@ -786,7 +790,7 @@ async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clo
             Ok((outcome, undelivered)) => {
                 metrics::add(
                     "goalpost_runs_total",
-                    &[("report", &spec.id), ("outcome", outcome)],
+                    &[("client", client), ("report", &spec.id), ("outcome", outcome)],
                     1.0,
                 );
                 let work_ms = work.as_millis() as u64;
@@ -803,7 +807,7 @@ async fn run_fire(plan: &Plan, store: &Store, spec: &ReportSpec, fire: Fire, clo
             Err(e) => {
                 metrics::add(
                     "goalpost_runs_total",
-                    &[("report", &spec.id), ("outcome", "error")],
+                    &[("client", client), ("report", &spec.id), ("outcome", "error")],
                     1.0,
                 );
                 error!("run failed: {e}");

@@ -119,7 +119,7 @@ fn the_daemon_sends_on_schedule_reloads_on_sighup_and_stops_cleanly_on_sigterm()
     let (status, metrics) = get(&addr, "/metrics");
     assert_eq!(status, 200);
     assert!(
-        metrics.contains("goalpost_runs_total{report=\"r1\",outcome=\"sent\"} 1\n"),
+        metrics.contains("goalpost_runs_total{client=\"goalpost\",report=\"r1\",outcome=\"sent\"} 1\n"),
         "{metrics}"
     );
     assert!(metrics.contains("goalpost_next_fire_timestamp_seconds{client=\"goalpost\",report=\"r1\"}"));
