@@ -748,7 +748,7 @@ async fn run_fire(client: &str, plan: &Plan, store: &Store, spec: &ReportSpec, f
         let result = if spec.alert {
             let _slot = RUN_SLOTS.acquire().await.expect("never closed");
             let began = std::time::Instant::now();
-            let r = run_alert(plan, store, spec, period, as_of, fire.at).await;
+            let r = Box::pin(run_alert(plan, store, spec, period, as_of, fire.at)).await;
             work = began.elapsed();
             r
         } else {
@@ -760,7 +760,9 @@ async fn run_fire(client: &str, plan: &Plan, store: &Store, spec: &ReportSpec, f
             loop {
                 let slot = RUN_SLOTS.acquire().await.expect("never closed");
                 let began = std::time::Instant::now();
-                let sent = deliver::send_report(plan, store, spec, period, &opts).await;
+                // Boxed: a run waiting for its slot holds a pointer, not the whole state of a
+                // send (thousands wait when thousands fall due at once).
+                let sent = Box::pin(deliver::send_report(plan, store, spec, period, &opts)).await;
                 work += began.elapsed();
                 drop(slot);
                 match sent {
