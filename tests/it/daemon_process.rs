@@ -116,12 +116,14 @@ fn the_daemon_sends_on_schedule_reloads_on_sighup_and_stops_cleanly_on_sigterm()
         .to_string();
     assert_eq!(get(&addr, "/healthz"), (200, "ok\n".into()));
     assert_eq!(get(&addr, "/readyz"), (200, "ready\n".into()));
+    // The run is counted when it ends, a moment after its message is in the outbox.
+    let run_counted = "goalpost_runs_total{client=\"goalpost\",report=\"r1\",outcome=\"sent\"} 1\n";
+    wait_for("the run's metric", &d, || {
+        get(&addr, "/metrics").1.contains(run_counted)
+    });
     let (status, metrics) = get(&addr, "/metrics");
     assert_eq!(status, 200);
-    assert!(
-        metrics.contains("goalpost_runs_total{client=\"goalpost\",report=\"r1\",outcome=\"sent\"} 1\n"),
-        "{metrics}"
-    );
+    assert!(metrics.contains(run_counted), "{metrics}");
     assert!(metrics.contains("goalpost_next_fire_timestamp_seconds{client=\"goalpost\",report=\"r1\"}"));
     assert!(metrics.contains("goalpost_source_fetch_seconds_count{source=\"web\"}"));
     let (status, html) = get(&addr, "/reports/r1");
