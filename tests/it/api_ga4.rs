@@ -83,6 +83,17 @@ async fn google() -> MockServer {
     server
 }
 
+/// A server whose property refuses the service account (403 PERMISSION_DENIED).
+async fn refusing_google() -> MockServer {
+    let server = google().await;
+    Mock::given(method("POST"))
+        .and(path(REPORT))
+        .respond_with(error(403, "error-403.json"))
+        .mount(&server)
+        .await;
+    server
+}
+
 fn workspace_for(server: &MockServer) -> tempfile::TempDir {
     let yaml = format!(
         r#"timezone: UTC
@@ -235,12 +246,7 @@ async fn a_server_error_is_retried_and_a_retry_after_is_honoured() {
 
 #[tokio::test]
 async fn a_service_account_without_access_says_what_to_do_and_the_report_still_goes_out() {
-    let server = google().await;
-    Mock::given(method("POST"))
-        .and(path(REPORT))
-        .respond_with(error(403, "error-403.json"))
-        .mount(&server)
-        .await;
+    let server = refusing_google().await;
     let (code, model, err) = preview(&workspace_for(&server));
     assert_eq!(code, Some(2), "a source failed: exit 2");
     assert_eq!(model["goals"][0]["status"], "no_data");
@@ -376,12 +382,7 @@ async fn two_reports_asking_the_same_query_at_once_fetch_it_once() {
 
 #[tokio::test]
 async fn check_sources_asks_each_source_a_tiny_query_and_names_the_problem() {
-    let server = google().await;
-    Mock::given(method("POST"))
-        .and(path(REPORT))
-        .respond_with(error(403, "error-403.json"))
-        .mount(&server)
-        .await;
+    let server = refusing_google().await;
     let ws = workspace_for(&server);
     let out = goalpost(ws.path())
         .args(["check", "--sources", "--config", "goalpost.yaml"])
@@ -447,12 +448,7 @@ async fn sources_on_the_same_property_share_its_rate_limit() {
 
 #[tokio::test]
 async fn a_failed_source_still_sends_the_report_and_tells_the_operator_on_the_failure_channel() {
-    let server = google().await;
-    Mock::given(method("POST"))
-        .and(path(REPORT))
-        .respond_with(error(403, "error-403.json"))
-        .mount(&server)
-        .await;
+    let server = refusing_google().await;
     let ws = workspace_for(&server);
     let yaml = std::fs::read_to_string(ws.path().join("goalpost.yaml"))
         .unwrap()
