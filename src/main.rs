@@ -95,7 +95,7 @@ fn main() -> ExitCode {
             next,
             as_of,
             sources,
-        } => check(&path, format, next, as_of.as_deref(), sources),
+        } => check_path(&path, format, next, as_of.as_deref(), sources),
         Command::Preview {
             report,
             as_of,
@@ -171,20 +171,65 @@ fn print_diagnostics(d: &Diagnostics) {
     }
 }
 
-fn check(
+/// `check` on a config file, or on each `*.yaml` of a folder of client configs (as `run`
+/// reads one): the exit code is the worst, and JSON is one object per file (an array for a
+/// folder).
+fn check_path(
     path: &std::path::Path,
     format: CheckFormat,
     next: Option<usize>,
     as_of: Option<&str>,
     probe_sources: bool,
 ) -> ExitCode {
+    let files = if path.is_dir() {
+        match goalpost::daemon::clients::config_files(path) {
+            Ok(f) if f.is_empty() => {
+                eprintln!("error: {} holds no *.yaml config", path.display());
+                return ExitCode::from(1);
+            }
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        }
+    } else {
+        vec![path.to_path_buf()]
+    };
+    let mut worst = 0;
+    let mut reports = Vec::new();
+    for f in &files {
+        let (code, json) = check(f, format, next, as_of, probe_sources);
+        // A config error (1) outranks a failed source probe (2).
+        worst = if code == 1 || worst == 1 { 1 } else { worst.max(code) };
+        reports.extend(json);
+    }
+    if matches!(format, CheckFormat::Json) {
+        let out = if path.is_dir() {
+            serde_json::Value::Array(reports)
+        } else {
+            reports.pop().unwrap_or_default()
+        };
+        println!("{}", serde_json::to_string_pretty(&out).expect("serialises"));
+    }
+    ExitCode::from(worst)
+}
+
+/// Checks one config file: prints the text report (or returns the JSON one) and the exit code.
+fn check(
+    path: &std::path::Path,
+    format: CheckFormat,
+    next: Option<usize>,
+    as_of: Option<&str>,
+    probe_sources: bool,
+) -> (u8, Option<serde_json::Value>) {
     let mut loaded = config::load(path);
     let from = match (&loaded.plan, as_of) {
         (Some(plan), Some(s)) => match AsOf::parse(s, plan.timezone) {
             Ok(a) => a.instant,
             Err(e) => {
                 eprintln!("error: --as-of: {e}");
-                return ExitCode::from(1);
+                return (1, None);
             }
         },
         _ => chrono::Utc::now(),
@@ -211,9 +256,10 @@ fn check(
         (Some(plan), true) => runtime().block_on(goalpost::source::probe_all(plan)),
         _ => Vec::new(),
     };
+    let mut report = None;
     match format {
         CheckFormat::Json => {
-            let out = json!({
+            report = Some(json!({
                 "sources": probe_sources.then(|| probes.iter().map(|p| json!({
                     "id": p.id, "type": p.kind, "ok": p.result.is_ok(),
                     "rows": p.result.as_ref().ok(), "error": p.result.as_ref().err().map(|e| e.to_string()),
@@ -223,8 +269,7 @@ fn check(
                 "errors": d.errors().collect::<Vec<_>>(),
                 "warnings": d.warnings().collect::<Vec<_>>(),
                 "plan": loaded.plan.as_ref().map(|p| plan_summary(p, next)),
-            });
-            println!("{}", serde_json::to_string_pretty(&out).expect("serialises"));
+            }));
         }
         CheckFormat::Text => {
             print_diagnostics(d);
@@ -269,13 +314,14 @@ fn check(
             }
         }
     }
-    if d.has_errors() {
-        ExitCode::from(1)
+    let code = if d.has_errors() {
+        1
     } else if probes.iter().any(|p| p.result.is_err()) {
-        ExitCode::from(2)
+        2
     } else {
-        ExitCode::SUCCESS
-    }
+        0
+    };
+    (code, report)
 }
 
 /// The next `n` fire times after `from`, as RFC 3339 in the schedule's zone.

@@ -224,3 +224,53 @@ fn settings_that_would_corrupt_numbers_or_leak_a_password_are_refused() {
         .unwrap();
     assert!(stderr_of(&out).contains("is not a duration"), "{}", stderr_of(&out));
 }
+
+#[test]
+fn check_on_a_folder_of_client_configs_checks_each_and_names_the_broken_one() {
+    let good = "sources:\n  web: { type: csv, path: data.csv }\nmetrics:\n  leads: web.leads\n\
+                goals:\n  leads: { kpi: leads, target: { at_least: 1 } }\n\
+                reports:\n  r: { period: previous_month, goals: [leads] }\n";
+    let ws = workspace(
+        "",
+        &[
+            ("clients/acme.yaml", good),
+            ("clients/globex.yaml", &good.replace("at_least: 1", "at_lest: 1")),
+            ("clients/data.csv", "date,leads\n2026-10-01,4\n"),
+            ("clients/notes.txt", "not a config"),
+        ],
+    );
+    let out = goalpost(ws.path())
+        .args(["check", "--config", "clients"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stdout_of(&out));
+    assert!(stdout_of(&out).contains("ok: clients/acme.yaml"), "{}", stdout_of(&out));
+    let err = stderr_of(&out);
+    assert!(err.contains("clients/globex.yaml:6:"), "{err}");
+    assert!(err.contains("did you mean `at_least`"), "{err}");
+
+    let json = goalpost(ws.path())
+        .args(["check", "--format", "json", "--config", "clients"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let files: Vec<(&str, bool)> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["file"].as_str().unwrap(), f["ok"].as_bool().unwrap()))
+        .collect();
+    assert_eq!(files, [("clients/acme.yaml", true), ("clients/globex.yaml", false)]);
+
+    std::fs::create_dir(ws.path().join("empty")).unwrap();
+    let none = goalpost(ws.path())
+        .args(["check", "--config", "empty"])
+        .output()
+        .unwrap();
+    assert_eq!(none.status.code(), Some(1));
+    assert!(
+        stderr_of(&none).contains("empty holds no *.yaml config"),
+        "{}",
+        stderr_of(&none)
+    );
+}
