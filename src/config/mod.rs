@@ -14,6 +14,14 @@ use diagnostic::{Diagnostics, Location};
 pub use plan::{Plan, StoreLocation};
 use std::path::{Path, PathBuf};
 
+/// Whether two paths name the same file (compared by real path when both exist).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 /// The default config location when neither `--config` nor `GOALPOST_CONFIG` is given.
 pub const DEFAULT_PATH: &str = "config/goalpost.yaml";
 

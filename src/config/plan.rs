@@ -49,10 +49,7 @@ impl StoreLocation {
     /// Whether two configs would write the same log (a file compared by its real path).
     pub fn same_as(&self, other: &StoreLocation) -> bool {
         match (self, other) {
-            (StoreLocation::Sqlite(a), StoreLocation::Sqlite(b)) => match (a.canonicalize(), b.canonicalize()) {
-                (Ok(x), Ok(y)) => x == y,
-                _ => a == b,
-            },
+            (StoreLocation::Sqlite(a), StoreLocation::Sqlite(b)) => super::same_file(a, b),
             (StoreLocation::Postgres(a), StoreLocation::Postgres(b)) => a == b,
             _ => false,
         }

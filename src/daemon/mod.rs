@@ -174,7 +174,11 @@ impl Daemon {
     /// Loads (or reloads) one client file. On any error the running plan is kept.
     async fn load_client(&mut self, file: &Path, initial: bool) -> Result<(), Vec<String>> {
         let name = clients::client_name(file);
-        if let Some(c) = self.clients.get(&name).filter(|c| !same_file(&c.file, file)) {
+        if let Some(c) = self
+            .clients
+            .get(&name)
+            .filter(|c| !crate::config::same_file(&c.file, file))
+        {
             let e = format!(
                 "{}: client `{name}` is already {}; rename one of them",
                 file.display(),
@@ -558,13 +562,17 @@ impl Daemon {
         };
         let targets: Vec<PathBuf> = match &why {
             Reload::All => files.clone(),
-            Reload::File(f) => files.iter().filter(|x| same_file(x, f)).cloned().collect(),
+            Reload::File(f) => files
+                .iter()
+                .filter(|x| crate::config::same_file(x, f))
+                .cloned()
+                .collect(),
         };
         // Clients whose file is gone (a folder's file deleted or renamed) stop.
         let gone: Vec<String> = self
             .clients
             .iter()
-            .filter(|(_, c)| !files.iter().any(|f| same_file(f, &c.file)))
+            .filter(|(_, c)| !files.iter().any(|f| crate::config::same_file(f, &c.file)))
             .map(|(n, _)| n.clone())
             .collect();
         for name in gone {
@@ -859,13 +867,6 @@ async fn run_alert(
         if s.outcome == "sent" { "alerted" } else { s.outcome },
         s.failed + s.pending,
     ))
-}
-
-fn same_file(a: &Path, b: &Path) -> bool {
-    match (a.canonicalize(), b.canonicalize()) {
-        (Ok(x), Ok(y)) => x == y,
-        _ => a == b,
-    }
 }
 
 /// `goalpost run` as a process: logs, signals, the file watcher and the listener around

@@ -1,7 +1,7 @@
 //! The daemon's own rows: schedule marks (for catch-up), alert states (for "only when it
 //! gets worse"), and the latest rendered report (for `/reports/{id}`).
 
-use super::{err, on_pool, timestamp, Db, Store, StoreError};
+use super::{err, on_pool, parse_time, timestamp, Db, Store, StoreError};
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
@@ -12,10 +12,6 @@ pub struct AlertState {
     pub last_severity: i64,
     /// The severity last alerted about, and when; `None` = armed.
     pub alerted: Option<(i64, DateTime<Utc>)>,
-}
-
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
 impl Store {

@@ -72,7 +72,7 @@ impl Dialect {
     /// A query written for Postgres, in this backend's words. SQLite takes `$N` placeholders
     /// as they are; it calls `GREATEST` `max`, and has no row locks (its writers are
     /// serialised by `BEGIN IMMEDIATE` and single statements instead).
-    fn sql(self, pg: &'static str) -> Cow<'static, str> {
+    fn sql(self, pg: &str) -> Cow<'_, str> {
         match self {
             Dialect::Postgres => Cow::Borrowed(pg),
             Dialect::Sqlite => Cow::Owned(
@@ -267,7 +267,7 @@ impl Store {
         }
     }
 
-    fn sql(&self, pg: &'static str) -> Cow<'static, str> {
+    fn sql<'a>(&self, pg: &'a str) -> Cow<'a, str> {
         self.dialect().sql(pg)
     }
 
@@ -309,9 +309,9 @@ impl Store {
                     // before doing so (still `running` after ten minutes), is taken up again.
                     // A run of a dead process of this host is abandoned at once.
                     let owner: Option<String> = row.get(4);
+                    let presumed_dead_at = parse_time(&started).map(|t| t + RUN_ABANDONED_AFTER);
                     let abandoned = status == "running"
-                        && (DateTime::parse_from_rfc3339(&started)
-                            .is_ok_and(|t| now - t.with_timezone(&Utc) > RUN_ABANDONED_AFTER)
+                        && (presumed_dead_at.is_some_and(|t| now > t)
                             || owner.as_deref().is_some_and(is_dead_local_process));
                     if deliveries == 0 && (status == "failed" || abandoned) {
                         sqlx::query(
@@ -338,7 +338,7 @@ impl Store {
                     // yet): not done, so the caller must not count it as sent.
                     if status == "running" && deliveries == 0 {
                         return Ok(Claim::InProgress {
-                            retry_at: started_at_plus(&started, RUN_ABANDONED_AFTER).unwrap_or(now),
+                            retry_at: presumed_dead_at.unwrap_or(now),
                         });
                     }
                     return Ok(Claim::Existing { run_id, status, pending });
@@ -516,20 +516,15 @@ impl Store {
     ) -> Result<Vec<Delivery>, StoreError> {
         self.release_dead_local_leases().await?;
         let now = timestamp(now);
-        let lease_sql = self.sql(if run_id.is_some() {
+        let lease_sql = format!(
             "UPDATE deliveries SET status = 'sending', lease_until = $1, lease_owner = $2 WHERE id IN ( \
                SELECT id FROM deliveries \
-               WHERE (status = 'pending' OR (status = 'sending' AND lease_until < $3)) AND next_attempt_at <= $3 \
-                 AND run_id = $5 \
+               WHERE (status = 'pending' OR (status = 'sending' AND lease_until < $3)) AND next_attempt_at <= $3 {} \
                ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id"
-        } else {
-            "UPDATE deliveries SET status = 'sending', lease_until = $1, lease_owner = $2 WHERE id IN ( \
-               SELECT id FROM deliveries \
-               WHERE (status = 'pending' OR (status = 'sending' AND lease_until < $3)) AND next_attempt_at <= $3 \
-               ORDER BY next_attempt_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-             RETURNING id"
-        });
+             RETURNING id",
+            of_run(run_id, "run_id = $5")
+        );
+        let lease_sql = self.sql(&lease_sql);
         on_pool!(self, pool => {
             let mut q = sqlx::query_scalar(&lease_sql)
                 .bind(timestamp(until))
@@ -604,13 +599,12 @@ impl Store {
         // A lease of a dead process of this host is due now, not when it runs out: a
         // replica started in place of a killed one sends what that one held at once.
         self.release_dead_local_leases().await?;
-        let sql = self.sql(if run_id.is_some() {
+        let sql = format!(
             "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE GREATEST(next_attempt_at, lease_until) END) \
-             FROM deliveries WHERE status IN ('pending', 'sending') AND run_id = $1"
-        } else {
-            "SELECT min(CASE WHEN status = 'pending' THEN next_attempt_at ELSE GREATEST(next_attempt_at, lease_until) END) \
-             FROM deliveries WHERE status IN ('pending', 'sending')"
-        });
+             FROM deliveries WHERE status IN ('pending', 'sending') {}",
+            of_run(run_id, "run_id = $1")
+        );
+        let sql = self.sql(&sql);
         let t: Option<String> = on_pool!(self, pool => {
             let mut q = sqlx::query_scalar(&sql);
             if let Some(r) = run_id {
@@ -618,8 +612,7 @@ impl Store {
             }
             q.fetch_one(pool).await.map_err(err("next due"))?
         });
-        Ok(t.and_then(|t| DateTime::parse_from_rfc3339(&t).ok())
-            .map(|t| t.with_timezone(&Utc)))
+        Ok(t.as_deref().and_then(parse_time))
     }
 
     /// A shared content body (see `PayloadRef::Shared`).
@@ -726,13 +719,13 @@ impl Store {
 /// takes it over (its preparer is presumed dead; one on this host is known dead at once).
 pub const RUN_ABANDONED_AFTER: chrono::Duration = chrono::Duration::minutes(10);
 
-fn started_at_plus(started: &str, d: chrono::Duration) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(started)
-        .ok()
-        .map(|t| t.with_timezone(&Utc) + d)
+/// A time as the log stores it (RFC 3339, UTC).
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s).ok().map(|t| t.with_timezone(&Utc))
 }
 
-/// The clause that keeps one run's rows (`clause` binds the run id), or none for all runs.
+/// The clause that keeps one run's rows (`clause` binds the run id, which the caller binds
+/// last), or none for all runs: a separate query text, so each one uses its own index.
 fn of_run(run_id: Option<i64>, clause: &str) -> String {
     run_id.map_or(String::new(), |_| format!("AND {clause}"))
 }

@@ -76,7 +76,7 @@ pub async fn fetch(id: &str, spec: &MailchimpSpec, req: &FetchRequest) -> Result
     let url = format!("{}/{}/reports", base.trim_end_matches('/'), spec.api_version);
     let api = Api::for_account(spec.http.clone(), &format!("mailchimp:{}", spec.api_key_env));
     for (start, end) in merge_ranges(&req.ranges) {
-        // Wide by a day each side: send times are instants, the days are the config's.
+        // Local midnights: send times are instants, the days are the config's.
         let since = crate::period::local_midnight(spec.timezone, start).to_rfc3339();
         let before = crate::period::local_midnight(spec.timezone, end).to_rfc3339();
         let mut offset: u64 = 0;
@@ -146,22 +146,21 @@ fn read_reports(
         for (i, (name, path)) in fields.iter().enumerate() {
             let v = path.iter().fold(r, |v, k| &v[*k]);
             let x = match v {
-                Value::Null => f64::NAN,
-                Value::Number(x) => x.as_f64().unwrap_or(f64::NAN),
+                Value::Null => Some(f64::NAN),
+                Value::Number(x) => Some(x.as_f64().unwrap_or(f64::NAN)),
                 // A proxy or an older export may quote numbers: read them, don't fail the source.
-                Value::String(t) if t.trim().parse::<f64>().is_ok_and(f64::is_finite) => {
-                    t.trim().parse().expect("checked")
-                }
-                other => {
-                    return Err(SourceError::data(
-                        id,
-                        format!(
-                            "report {}: `{name}` is {}, not a number",
-                            offset + n as u64 + 1,
-                            snippet(&other.to_string())
-                        ),
-                    ))
-                }
+                Value::String(t) => t.trim().parse::<f64>().ok().filter(|x| x.is_finite()),
+                _ => None,
+            };
+            let Some(x) = x else {
+                return Err(SourceError::data(
+                    id,
+                    format!(
+                        "report {}: `{name}` is {}, not a number",
+                        offset + n as u64 + 1,
+                        snippet(&v.to_string())
+                    ),
+                ));
             };
             frame.fields[i].values.push(x);
         }
